@@ -1,0 +1,432 @@
+"""Pretrained CNN backbones that turn an image batch into one feature vector per image.
+
+Pipeline: ``x = preprocess(spec, rgb_uint8_batch)`` then ``features = model(x)`` (or an engine
+from :mod:`gui_app.core.engines`). The model returned by :func:`build_model` does *not* contain
+the network-specific normalisation; :func:`preprocess` does it (identity for custom models).
+
+Nothing here imports TensorFlow/Keras at module level: :func:`resolve_backbone` reads a
+``.keras`` file's ``config.json`` with :mod:`zipfile`, and Keras is imported only in
+:func:`build_model` and :func:`describe_device`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BACKBONE_NAMES = ("mobilenet_v2", "efficientnet_b0", "resnet50")
+DEFAULT_BACKBONE = "mobilenet_v2"
+_INIT_SEED = 0  # weights='none' is a *deterministic* random init, so its cache id stays valid
+
+
+class BackboneError(Exception):
+    """A backbone cannot be resolved, built or loaded; the message says why."""
+
+
+@dataclass(frozen=True)
+class _Net:
+    display: str
+    constructor: str  # attribute of keras.applications
+    mode: str  # 'tf' ([-1, 1]), 'caffe' (BGR minus mean) or 'identity'
+    input_size: tuple[int, int]
+    feature_dim: int
+
+
+_REGISTRY: dict[str, _Net] = {
+    "mobilenet_v2": _Net("MobileNetV2", "MobileNetV2", "tf", (224, 224), 1280),
+    "efficientnet_b0": _Net("EfficientNetB0", "EfficientNetB0", "identity", (224, 224), 1280),
+    "resnet50": _Net("ResNet50", "ResNet50", "caffe", (224, 224), 2048),
+}
+_ALIASES = {"mobilenetv2": "mobilenet_v2", "efficientnetb0": "efficientnet_b0"}
+_CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Everything needed to build a backbone and to key its cached features.
+
+    ``weights`` is ``'imagenet'``, ``'none'`` (seeded random init), an absolute weights-file path,
+    or ``'file'`` for a ``.keras`` model that carries its own weights. ``feature_dim == 0`` means
+    the output size of a custom model could not be read statically and is known after loading.
+    """
+
+    name: str
+    weights: str
+    input_size: tuple[int, int]
+    feature_dim: int
+    model_path: str | None
+    fingerprint: str
+
+    @property
+    def id(self) -> str:
+        """Stable cache key; changes whenever the weights, the file or the input size change."""
+        h, w = self.input_size
+        return f"{self.name}|{self.fingerprint}|{h}x{w}"
+
+    @property
+    def label(self) -> str:
+        """Human-readable description for the UI."""
+        h, w = self.input_size
+        size = f"{h} px" if h == w else f"{h}x{w} px"
+        if self.model_path is not None:
+            return f"{Path(self.model_path).name} (custom model, {size})"
+        display = _REGISTRY[self.name].display if self.name in _REGISTRY else self.name
+        if self.weights == "imagenet":
+            source = "ImageNet weights"
+        elif self.weights == "none":
+            source = "random weights"
+        else:
+            source = f"weights from {Path(self.weights).name}"
+        return f"{display} ({source}, {size})"
+
+
+def resolve_backbone(
+    name_or_path: str = DEFAULT_BACKBONE, weights: str = "imagenet"
+) -> BackboneSpec:
+    """Turn a registry name or a ``.keras`` path plus a weights choice into a spec (no TF import).
+
+    Parameters
+    ----------
+    name_or_path
+        One of :data:`BACKBONE_NAMES` (224 px, global-average pooled) or a ``.keras`` file.
+    weights
+        ``'imagenet'``, ``'none'`` or a local ``.weights.h5`` / keras-applications ``.h5`` file.
+        A ``.keras`` model uses its own weights: pass ``'imagenet'`` (the default) or ``'file'``.
+
+    Raises
+    ------
+    BackboneError
+        Unknown name, missing or unusable file, or a model that is not an image -> vector net.
+    """
+    raw = str(name_or_path).strip()
+    if raw.lower().endswith(".keras"):
+        return _resolve_keras_file(Path(raw).expanduser(), weights)
+    key = raw.lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key not in _REGISTRY:
+        raise BackboneError(
+            f'unknown backbone "{raw}" (choose {", ".join(BACKBONE_NAMES[:-1])}, '
+            f"{BACKBONE_NAMES[-1]} or a .keras file)"
+        )
+    net = _REGISTRY[key]
+    choice = str(weights).strip()
+    if choice.lower() in ("imagenet", "none"):
+        weights_value = fingerprint = choice.lower()
+    else:
+        path = Path(choice).expanduser().resolve()
+        if not path.is_file():
+            raise BackboneError(f"weights file not found: {path}")
+        if not path.name.lower().endswith(".h5"):
+            raise BackboneError(
+                f"weights file must be a Keras .weights.h5 or keras-applications .h5 file: {path}"
+            )
+        weights_value, fingerprint = str(path), _file_fingerprint(path)
+    return BackboneSpec(key, weights_value, net.input_size, net.feature_dim, None, fingerprint)
+
+
+def build_model(spec: BackboneSpec) -> Any:
+    """Build the Keras model ``(N, H, W, 3) float32 (after preprocess) -> (N, D)``.
+
+    Raises
+    ------
+    BackboneError
+        Weights cannot be downloaded or loaded, or a custom model has the wrong signature.
+    """
+    keras = _import_keras()
+    if spec.model_path is not None:
+        return _load_keras_file(spec, keras)
+    if spec.name not in _REGISTRY:
+        raise BackboneError(f'unknown backbone "{spec.name}"')
+    net = _REGISTRY[spec.name]
+    constructor = getattr(keras.applications, net.constructor)
+    kwargs = {"include_top": False, "pooling": "avg", "input_shape": (*spec.input_size, 3)}
+    if spec.weights == "imagenet":
+        try:
+            return constructor(weights="imagenet", **kwargs)
+        except ValueError as exc:
+            raise BackboneError(f"cannot build {spec.label}: {exc}") from exc
+        except Exception as exc:  # keras.utils.get_file raises a plain Exception on URL errors
+            raise BackboneError(
+                f"cannot download ImageNet weights (no network?): {exc}. "
+                "Use --weights FILE or --weights none"
+            ) from exc
+    try:
+        with _seeded(keras, _INIT_SEED):
+            model = constructor(weights=None, **kwargs)
+    except ValueError as exc:
+        raise BackboneError(f"cannot build {spec.label}: {exc}") from exc
+    if spec.weights != "none":
+        path = Path(spec.weights)
+        _check_unchanged(path, spec.fingerprint, "weights file")
+        try:
+            model.load_weights(str(path))
+        except (ValueError, OSError, KeyError) as exc:
+            raise BackboneError(f"weights file {path} does not fit {spec.label}: {exc}") from exc
+    return model
+
+
+def preprocess(spec: BackboneSpec, batch: np.ndarray) -> np.ndarray:
+    """Map an RGB 0-255 batch ``(N, H, W, 3)`` to the network's float32 input (new array).
+
+    Equal to ``keras.applications.<module>.preprocess_input`` (mobilenet_v2: ``x / 127.5 - 1``;
+    resnet50: RGB->BGR minus the ImageNet mean; efficientnet: identity); custom ``.keras``
+    models get raw float32 0-255 because they normalise themselves.
+    """
+    x = np.asarray(batch)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"expected an RGB batch of shape (N, H, W, 3), got {x.shape}")
+    mode = _REGISTRY[spec.name].mode if spec.model_path is None else "identity"
+    if mode == "tf":
+        out = x.astype(np.float32)  # always a copy
+        out /= np.float32(127.5)
+        out -= np.float32(1.0)
+        return out
+    if mode == "caffe":
+        return x[..., ::-1].astype(np.float32) - _CAFFE_MEAN_BGR
+    return np.array(x, dtype=np.float32, copy=True)
+
+
+def describe_device() -> str:
+    """``'GPU: <name>'`` when TensorFlow sees a GPU, else ``'CPU (<n> cores)'``."""
+    try:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow as tf
+    except ImportError:
+        return f"CPU ({os.cpu_count() or 1} cores)"
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"GPU: {details.get('device_name', gpus[0].name)}"
+    return f"CPU ({os.cpu_count() or 1} cores)"
+
+
+def keras_backend() -> str:
+    """The Keras backend that will be used (``KERAS_BACKEND``, default ``'tensorflow'``)."""
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _import_keras() -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TF's C++ INFO/WARNING chatter
+    import keras
+
+    return keras
+
+
+@contextlib.contextmanager
+def _seeded(keras: Any, seed: int) -> Iterator[None]:
+    """Seed Keras initialisers; restore the Python and NumPy global RNG states afterwards."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_fingerprint(path: Path) -> str:
+    """First 16 hex digits of the file's sha256 (memoised on path, size and mtime)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _FINGERPRINTS:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        _FINGERPRINTS[key] = digest.hexdigest()[:16]
+    return _FINGERPRINTS[key]
+
+
+def _check_unchanged(path: Path, fingerprint: str, what: str) -> None:
+    if not path.is_file():
+        raise BackboneError(f"{what} not found: {path}")
+    if _file_fingerprint(path) != fingerprint:
+        raise BackboneError(f"{what} changed since it was selected: {path}; select it again")
+
+
+def _resolve_keras_file(path: Path, weights: str) -> BackboneSpec:
+    path = path.resolve()
+    if str(weights).strip().lower() not in ("imagenet", "file", ""):
+        raise BackboneError(f"a .keras model carries its own weights; drop --weights for {path}")
+    if not path.is_file():
+        raise BackboneError(f"model file not found: {path}")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            config = json.loads(zf.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise BackboneError(f"model file {path} is not a Keras 3 .keras file: {exc}") from exc
+    input_shapes, output_shapes = _static_signature(config)
+    if len(input_shapes) > 1:
+        raise BackboneError(
+            f"model file {path} has {len(input_shapes)} inputs; a backbone takes one image batch"
+        )
+    shape = input_shapes[0] if input_shapes else None
+    if shape is None:
+        raise BackboneError(f"cannot read the input shape of model file {path}")
+    if len(shape) != 4 or shape[-1] != 3 or not all(isinstance(d, int) for d in shape[1:3]):
+        raise BackboneError(
+            f"model file {path} expects input {_fmt(shape)}; a backbone must take a fixed-size "
+            "RGB batch (N, H, W, 3)"
+        )
+    _check_outputs(path, output_shapes)
+    dim = int(output_shapes[0][-1]) if output_shapes[0] is not None else 0
+    size = (int(shape[1]), int(shape[2]))
+    return BackboneSpec(f"file:{path.stem}", "file", size, dim, str(path), _file_fingerprint(path))
+
+
+def _fmt(shape: Any) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _check_outputs(path: Path, shapes: list) -> None:
+    """Exactly one output of shape (N, D); ``None`` shapes are unknown and pass."""
+    if len(shapes) != 1:
+        raise BackboneError(
+            f"model file {path} has {len(shapes)} outputs; a backbone must output one vector "
+            "per image"
+        )
+    if shapes[0] is not None and (len(shapes[0]) != 2 or not shapes[0][-1]):
+        raise BackboneError(
+            f"model file {path} outputs shape {_fmt(shapes[0])}; a backbone must output one "
+            "vector per image (N, D)"
+        )
+
+
+# Layers whose output shape equals their input shape.
+_SAME_SHAPE = {
+    "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "Dropout", "AlphaDropout",
+    "GaussianDropout", "GaussianNoise", "ActivityRegularization", "BatchNormalization",
+    "LayerNormalization", "GroupNormalization", "UnitNormalization", "Rescaling",
+    "Normalization", "Identity",
+}  # fmt: skip
+_GLOBAL_POOL = re.compile(r"Global(Average|Max)Pooling[123]D")
+# Layers that keep the rank; only their channel count is cheap to know.
+_SPATIAL = re.compile(
+    r"(Separable|Depthwise)?Conv[123]D(Transpose)?|(Max|Average)Pooling[123]D"
+    r"|(UpSampling|ZeroPadding|Cropping)[123]D"
+)
+_MODEL_CLASSES = {"Functional", "Sequential", "Model"}
+
+
+def _static_signature(model: dict) -> tuple[list[list | None], list[list | None]]:
+    """([input shapes], [output shape or None per output]) of a serialised Keras model."""
+    cfg = model.get("config") or {}
+    layers = cfg.get("layers") or []
+    build_shape = (model.get("build_config") or {}).get("input_shape") or cfg.get(
+        "build_input_shape"
+    )
+    if model.get("class_name") == "Sequential":
+        first = layers[0] if layers else {}
+        shape = _input_layer_shape(first) if first.get("class_name") == "InputLayer" else None
+        shape = shape or build_shape
+        if not layers or (first.get("class_name") == "InputLayer" and len(layers) == 1):
+            return [shape], [shape]
+        return [shape], [_layer_output_shape(layers[-1], None)]
+    by_name = {
+        layer.get("name") or (layer.get("config") or {}).get("name"): layer for layer in layers
+    }
+    inputs = _refs(cfg.get("input_layers"))
+    in_shapes = [_input_layer_shape(by_name.get(ref[0], {})) for ref in inputs] or [build_shape]
+    outs = []
+    for name, node, _ in _refs(cfg.get("output_layers")):
+        layer = by_name.get(name)
+        outs.append(None if layer is None else _layer_output_shape(layer, node))
+    return in_shapes, outs
+
+
+def _refs(value: Any) -> list[tuple[str, int, int]]:
+    """Normalise Keras' ``input_layers``/``output_layers`` (one ref, list or dict of refs)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if not value:
+        return []
+    if isinstance(value[0], str):
+        value = [value]
+    return [(str(v[0]), int(v[1]), int(v[2])) for v in value if isinstance(v, list) and len(v) == 3]
+
+
+def _input_layer_shape(layer: dict) -> list | None:
+    cfg = layer.get("config") or {}
+    shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+    return list(shape) if shape else None
+
+
+def _layer_input_shape(layer: dict, node: int | None) -> list | None:
+    nodes = layer.get("inbound_nodes") or []
+    if node is not None and node < len(nodes) and isinstance(nodes[node], dict):
+        args = nodes[node].get("args") or []
+        if args and isinstance(args[0], dict) and args[0].get("class_name") == "__keras_tensor__":
+            return list(args[0]["config"]["shape"])
+    shape = (layer.get("build_config") or {}).get("input_shape")
+    return list(shape) if shape and not isinstance(shape[0], list) else None
+
+
+def _layer_output_shape(layer: dict, node: int | None) -> list | None:
+    """Output shape of a layer for common output-layer types; ``None`` when not derivable."""
+    kind = str(layer.get("class_name"))
+    cfg = layer.get("config") or {}
+    if kind in _MODEL_CLASSES:
+        _, outs = _static_signature(layer)
+        return outs[0] if len(outs) == 1 else None
+    shape = _layer_input_shape(layer, node)
+    if shape is None:
+        return None
+    if kind == "Dense":
+        return [*shape[:-1], cfg.get("units")]
+    if kind in _SAME_SHAPE:
+        return shape
+    if _GLOBAL_POOL.fullmatch(kind):
+        if cfg.get("data_format", "channels_last") != "channels_last":
+            return None
+        middle = [1] * (len(shape) - 2) if cfg.get("keepdims") else []
+        return [shape[0], *middle, shape[-1]]
+    if _SPATIAL.fullmatch(kind):
+        if cfg.get("data_format", "channels_last") != "channels_last":
+            return None
+        return [shape[0], *([None] * (len(shape) - 2)), cfg.get("filters") or None]
+    if kind == "Flatten":
+        rest = shape[1:]
+        return [shape[0], int(np.prod(rest))] if all(isinstance(d, int) for d in rest) else None
+    return None
+
+
+def _load_keras_file(spec: BackboneSpec, keras: Any) -> Any:
+    assert spec.model_path is not None
+    path = Path(spec.model_path)
+    _check_unchanged(path, spec.fingerprint, "model file")
+    try:
+        model = keras.saving.load_model(str(path), compile=False)
+    except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise BackboneError(f"cannot load model file {path}: {exc}") from exc
+    inputs = getattr(model, "inputs", None)
+    outputs = getattr(model, "outputs", None)
+    if inputs is not None and len(inputs) != 1:
+        raise BackboneError(f"model file {path} has {len(inputs)} inputs; a backbone takes one")
+    if outputs is not None:
+        shapes = [list(out.shape) for out in outputs]
+    else:  # subclassed model without a symbolic graph: run a dummy batch
+        shapes = [[None, *np.shape(model(np.zeros((1, *spec.input_size, 3), np.float32)))[1:]]]
+    _check_outputs(path, shapes)
+    out_shape = shapes[0]
+    if spec.feature_dim and out_shape[-1] != spec.feature_dim:
+        raise BackboneError(
+            f"model file {path} outputs {out_shape[-1]} values, expected {spec.feature_dim}"
+        )
+    return model

@@ -1,0 +1,243 @@
+"""Feature extraction pipeline: decode on a small thread pool, infer in batches, cache in HDF5.
+
+The pipeline is a pure function of its inputs plus two callbacks (progress and cancel) so the
+CLI, the Qt feature worker and the tests drive the very same code.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gui_app.core.backbones import BackboneSpec, preprocess
+from gui_app.core.engines import InferenceEngine
+from gui_app.core.images import DEFAULT_MAX_PIXELS, ImageError, load_rgb_resized
+from gui_app.core.store import FeatureStore, FileKey
+
+
+@dataclass(frozen=True)
+class ExtractionProgress:
+    """A progress report: counts so far, throughput of new extractions and time left."""
+
+    done: int
+    total: int
+    extracted: int
+    cached: int
+    unreadable: int
+    rate: float  # images per second, extraction only (cache hits excluded)
+    eta: float | None  # seconds
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+@dataclass
+class ExtractionReport:
+    """What a run did. ``unreadable`` maps relative path -> specific reason."""
+
+    images: int = 0
+    extracted: int = 0
+    cached: int = 0
+    unreadable: dict[str, str] = field(default_factory=dict)
+    cancelled: bool = False
+    seconds: float = 0.0
+    engine: str = ""
+
+    def summary(self) -> str:
+        """The line the CLI prints last."""
+        return (
+            f"images: {self.images}  extracted: {self.extracted}  cached: {self.cached}  "
+            f"unreadable: {len(self.unreadable)}"
+        )
+
+
+class WorkQueue:
+    """Thread-safe ordered queue of files to extract; ``prioritise`` moves paths to the front.
+
+    The GUI thread calls ``prioritise`` with the current and visible images while the feature
+    thread keeps taking batches.
+    """
+
+    def __init__(self, keys: Iterable[FileKey] = ()) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, FileKey] = OrderedDict((k.path, k) for k in keys)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def prioritise(self, paths: Sequence[str]) -> None:
+        """Move ``paths`` (those still pending) to the front, keeping their given order."""
+        with self._lock:
+            for path in reversed(paths):
+                if path in self._items:
+                    self._items.move_to_end(path, last=False)
+
+    def take(self, n: int) -> list[FileKey]:
+        """Remove and return up to ``n`` keys from the front."""
+        with self._lock:
+            out = []
+            while self._items and len(out) < n:
+                out.append(self._items.popitem(last=False)[1])
+            return out
+
+
+Decoded = list[tuple[FileKey, np.ndarray | str]]
+
+
+def _decode(root: Path, keys: list[FileKey], spec: BackboneSpec, max_pixels: int) -> Decoded:
+    out: Decoded = []
+    for key in keys:
+        try:
+            out.append((key, load_rgb_resized(root / key.path, spec.input_size, max_pixels)))
+        except ImageError as exc:
+            out.append((key, exc.reason))
+        except MemoryError:
+            out.append((key, "out of memory while decoding"))
+    return out
+
+
+def stat_files(root: Path, paths: Iterable[str]) -> tuple[list[FileKey], dict[str, str]]:
+    """Stat every path; return (keys, {path: reason}) for files that cannot be stat'ed."""
+    keys: list[FileKey] = []
+    missing: dict[str, str] = {}
+    for rel in paths:
+        try:
+            keys.append(FileKey.for_file(root, rel))
+        except OSError as exc:
+            missing[rel] = f"cannot read file: {exc.strerror or exc}"
+    return keys, missing
+
+
+def partition_cached(
+    store: FeatureStore, keys: Sequence[FileKey]
+) -> tuple[list[FileKey], list[FileKey], dict[str, str]]:
+    """Split keys into (cached, to_extract, known_failures) using the store."""
+    cached, todo, failed = [], [], {}
+    for key in keys:
+        if store.lookup(key) is not None:
+            cached.append(key)
+            continue
+        reason = store.failure(key)
+        if reason is not None:
+            failed[key.path] = reason
+        else:
+            todo.append(key)
+    return cached, todo, failed
+
+
+def extract_features(
+    root: Path,
+    queue: WorkQueue,
+    spec: BackboneSpec,
+    store: FeatureStore,
+    engine: InferenceEngine,
+    *,
+    batch_size: int = 32,
+    total: int | None = None,
+    report: ExtractionReport | None = None,
+    progress: Callable[[ExtractionProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_batch: Callable[[list[str], np.ndarray], None] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    decode_workers: int = 2,
+) -> ExtractionReport:
+    """Extract features for every key taken from ``queue`` and append them to ``store``.
+
+    Decoding of the next batch overlaps inference of the current one. Unreadable files are
+    recorded in the store with their reason and never abort the run. ``should_stop`` is
+    checked between batches; a cancelled run leaves every finished batch committed.
+
+    Parameters
+    ----------
+    total
+        Total images for progress (defaults to the queue length plus what ``report`` counted).
+    report
+        A report to continue (cached/unreadable counts from the caller's partition step).
+    on_batch
+        Called with (paths, vectors) after each batch is committed to the store.
+    """
+    report = report or ExtractionReport()
+    report.engine = getattr(engine, "name", type(engine).__name__)
+    already = report.cached + len(report.unreadable)
+    total = total if total is not None else already + len(queue)
+    started = time.perf_counter()
+    stop = should_stop or (lambda: False)
+
+    def emit_progress() -> None:
+        if progress is None:
+            return
+        elapsed = time.perf_counter() - started
+        rate = report.extracted / elapsed if elapsed > 0 and report.extracted else 0.0
+        done = report.cached + report.extracted + len(report.unreadable)
+        eta = (total - done) / rate if rate > 0 else None
+        progress(
+            ExtractionProgress(
+                done, total, report.extracted, report.cached, len(report.unreadable), rate, eta
+            )
+        )
+
+    emit_progress()
+    with ThreadPoolExecutor(
+        max_workers=max(1, decode_workers), thread_name_prefix="decode"
+    ) as pool:
+
+        def submit() -> list[Future[Decoded]] | None:
+            keys = queue.take(batch_size)
+            if not keys:
+                return None
+            # Split the batch across workers so decoding is parallel within a batch too.
+            step = max(1, -(-len(keys) // max(1, decode_workers)))
+            return [
+                pool.submit(_decode, root, keys[i : i + step], spec, max_pixels)
+                for i in range(0, len(keys), step)
+            ]
+
+        pending = submit()
+        while pending is not None:
+            if stop():
+                for fut in pending:
+                    fut.cancel()
+                report.cancelled = True
+                break
+            decoded = [item for fut in pending for item in fut.result()]
+            pending = submit()  # decode the next batch while this one runs through the model
+            _infer_and_store(decoded, spec, store, engine, report, on_batch)
+            emit_progress()
+    report.images = max(report.images, total)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _infer_and_store(
+    decoded: Decoded,
+    spec: BackboneSpec,
+    store: FeatureStore,
+    engine: InferenceEngine,
+    report: ExtractionReport,
+    on_batch: Callable[[list[str], np.ndarray], None] | None,
+) -> None:
+    good_keys: list[FileKey] = []
+    arrays: list[np.ndarray] = []
+    for key, result in decoded:
+        if isinstance(result, str):
+            store.record_failure(key, result)
+            report.unreadable[key.path] = result
+        else:
+            good_keys.append(key)
+            arrays.append(result)
+    if not good_keys:
+        return
+    vectors = np.asarray(engine(preprocess(spec, np.stack(arrays))), dtype=np.float32)
+    store.append(good_keys, vectors)
+    report.extracted += len(good_keys)
+    if on_batch is not None:
+        on_batch([k.path for k in good_keys], vectors)

@@ -1,0 +1,572 @@
+"""Durable label store: classes, per-image labels and an append-only journal in SQLite.
+
+The database (``<folder>/.loupe/labels.sqlite``) is the single source of truth. Every action is
+one ``BEGIN IMMEDIATE`` transaction that changes the state tables *and* appends its journal
+row(s); WAL with ``synchronous=FULL`` makes it durable once the method returns.
+
+Journal (``journal`` table; rows are never deleted, and only ``undone`` ever changes)::
+
+    seq INTEGER PRIMARY KEY   event order               grp INTEGER   action group (undo unit)
+    kind TEXT                 one of KINDS              time REAL     unix seconds
+    path, label, previous, target TEXT                  see Event
+    prediction TEXT           JSON distribution shown to the user, or NULL
+    data TEXT                 JSON needed to undo/redo class actions (colour, position, paths)
+    ref INTEGER               undo/redo rows: the group they undid/redid
+    undone INTEGER            0/1, flipped by undo/redo in the same transaction
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MAX_CLASS_NAME = 100
+FORMAT_VERSION = 1
+APPLICATION_ID = 0x4C4F5550  # b"LOUP" in the SQLite header marks a Loupe label database
+#: Qualitative palette, most distinct first; each has contrast >= 3 on white and on #1e1e1e.
+PALETTE = (
+    "#dd0044", "#009900", "#0066ff", "#117788", "#ff00dd", "#aa7700", "#bb77bb",
+    "#ff5500", "#9922ff", "#778855", "#1177cc", "#cc7766", "#dd1188", "#bb66ee",
+    "#778800", "#009966", "#bb4466", "#dd6633", "#7766cc", "#8888bb",
+)  # fmt: skip
+LABEL_KINDS = ("label", "relabel", "confirm")
+KINDS = (*LABEL_KINDS, "unlabel", "add_class", "rename_class", "merge_classes", "delete_class",
+         "recolor_class", "move_class", "undo", "redo")  # fmt: skip
+
+_SCHEMA = """
+CREATE TABLE classes(name TEXT PRIMARY KEY, color TEXT NOT NULL, position INTEGER NOT NULL,
+                     n INTEGER NOT NULL DEFAULT 0);  -- n: labelled images, kept by triggers
+CREATE TABLE labels(path TEXT PRIMARY KEY,
+                    label TEXT NOT NULL REFERENCES classes(name) ON UPDATE CASCADE) WITHOUT ROWID;
+CREATE INDEX labels_by_label ON labels(label);
+CREATE TRIGGER count_insert AFTER INSERT ON labels
+BEGIN UPDATE classes SET n = n + 1 WHERE name = NEW.label; END;
+CREATE TRIGGER count_delete AFTER DELETE ON labels
+BEGIN UPDATE classes SET n = n - 1 WHERE name = OLD.label; END;
+CREATE TRIGGER count_update AFTER UPDATE OF label ON labels WHEN OLD.label IS NOT NEW.label
+BEGIN UPDATE classes SET n = n - 1 WHERE name = OLD.label;
+      UPDATE classes SET n = n + 1 WHERE name = NEW.label; END;
+CREATE TABLE journal(
+    seq INTEGER PRIMARY KEY, grp INTEGER NOT NULL, kind TEXT NOT NULL, time REAL NOT NULL,
+    path TEXT, label TEXT, previous TEXT, target TEXT, prediction TEXT, data TEXT, ref INTEGER,
+    undone INTEGER NOT NULL DEFAULT 0 CHECK (undone IN (0, 1)));
+CREATE INDEX journal_by_grp ON journal(grp);
+CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+CREATE TRIGGER journal_immutable BEFORE UPDATE OF
+    seq, grp, kind, time, path, label, previous, target, prediction, data, ref ON journal
+BEGIN SELECT RAISE(ABORT, 'journal rows are immutable except their undone flag'); END;
+CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_TABLES = {"classes", "labels", "journal", "settings"}
+_EVENT_COLUMNS = "seq, kind, time, path, label, previous, target, prediction, undone"
+_UPSERT = "INSERT INTO labels VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET label = excluded.label"
+_NOT_UNDO = "kind NOT IN ('undo', 'redo')"
+
+
+class LabelError(ValueError):
+    """A label action or database was rejected; ``str(exc)`` is a human-readable reason."""
+
+
+def validate_class_name(name: str) -> str:
+    """Return ``name`` stripped and NFC-normalised, or raise `LabelError` saying why it is invalid.
+
+    Any script, emoji, ``/`` and markup are fine; control characters (category Cc such as
+    ``\\x00``, ``\\n``, ``\\t``) and line/paragraph separators are not; at most 100 characters.
+    """
+    if not isinstance(name, str):
+        raise LabelError(f"class name must be text, not {type(name).__name__}")
+    cleaned = unicodedata.normalize("NFC", name.strip())
+    categories = {unicodedata.category(c) for c in cleaned}
+    if not cleaned:
+        raise LabelError("class name is empty")
+    if categories & {"Cc", "Zl", "Zp"}:
+        raise LabelError("class name contains control characters")
+    if "Cs" in categories:
+        raise LabelError("class name contains invalid (surrogate) characters")
+    if len(cleaned) > MAX_CLASS_NAME:
+        raise LabelError(f"class name is longer than {MAX_CLASS_NAME} characters")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    """A class: its name, display colour ``#rrggbb`` and 0-based position (shortcut order)."""
+
+    name: str
+    color: str
+    position: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """One journal row.
+
+    Image kinds (``label``, ``relabel``, ``confirm``, ``unlabel``): ``path``, the new ``label``
+    (None for unlabel) and the image's ``previous`` label. Class kinds: ``label`` is the class
+    acted on (named as before the action); rename/merge put that old name in ``previous`` and the
+    new name / destination in ``target``; recolor/move put the old and new colour / position in
+    ``previous``/``target``. ``undo``/``redo`` copy ``path``, ``label`` and ``previous`` from the
+    last row of the group they act on and list the group's seqs, comma-separated, in ``target``.
+    """
+
+    seq: int
+    kind: str
+    time: float
+    path: str | None
+    label: str | None
+    previous: str | None
+    target: str | None
+    prediction: dict[str, float] | None
+    undone: bool
+
+
+def _color(color: str) -> str:
+    if not isinstance(color, str) or not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
+        raise LabelError(f"colour {color!r} is not of the form #rrggbb")
+    return color.lower()
+
+
+def _path(path: str) -> str:
+    if not isinstance(path, str) or not path:
+        raise LabelError(f"image path must be a non-empty string, not {path!r}")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise LabelError(f"image path {path!r} cannot be stored: {exc}") from exc
+    return path
+
+
+def _prediction(prediction: Any) -> dict[str, float] | None:
+    if prediction is None:
+        return None
+    try:
+        return {str(k): float(v) for k, v in prediction.items()}
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise LabelError(f"prediction must map class names to numbers: {exc}") from exc
+
+
+class LabelStore:
+    """Classes, labels, journal and project settings in one SQLite file (see module docstring).
+
+    Parameters
+    ----------
+    path
+        Database file; created (with parent folders) if missing.
+
+    Raises
+    ------
+    LabelError
+        If the file cannot be opened, is not a Loupe label database, or is damaged.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()  # one connection, usable from worker threads
+        self._db: sqlite3.Connection | None = None
+        db = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._open(db)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise LabelError(f"cannot open label database {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise LabelError(
+                f"{self.path} is not a Loupe label database or is damaged: {exc}"
+            ) from exc
+        finally:
+            if db is not None and self._db is None:
+                db.close()
+
+    def _open(self, db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA busy_timeout = 5000")
+        if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+            raise LabelError(f"cannot use write-ahead logging for {self.path}")
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA foreign_keys = ON")
+        problems = [r[0] for r in db.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise LabelError(f"{self.path} is damaged: {'; '.join(problems[:3])}")
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if app_id == 0 and version == 0 and not tables:
+            try:
+                db.executescript(
+                    f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA application_id = {APPLICATION_ID};"
+                    f" PRAGMA user_version = {FORMAT_VERSION}; COMMIT;"
+                )
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        elif app_id != APPLICATION_ID:
+            raise LabelError(f"{self.path} is not a Loupe label database")
+        elif version > FORMAT_VERSION:
+            raise LabelError(f"{self.path} was written by a newer Loupe (format {version})")
+        elif version < 1 or not _TABLES.issubset(tables):
+            raise LabelError(f"{self.path} is damaged: missing tables or format version")
+        self._db = db
+
+    def close(self) -> None:
+        """Close the database (idempotent); every returned action is already durable."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> LabelStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ plumbing
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise LabelError(f"label database {self.path} is closed")
+        return self._db
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn().execute(sql, params).fetchall()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def _find(db: sqlite3.Connection, name: str) -> ClassInfo:
+        key = unicodedata.normalize("NFC", name.strip()) if isinstance(name, str) else name
+        row = db.execute("SELECT name, color, position FROM classes WHERE name = ?", (key,))
+        if (found := row.fetchone()) is None:
+            raise LabelError(f'no class named "{name}"')
+        return ClassInfo(*found)
+
+    @staticmethod
+    def _check_free(db: sqlite3.Connection, name: str, ignore: str | None = None) -> None:
+        for (other,) in db.execute("SELECT name FROM classes"):
+            if other != ignore and other.casefold() == name.casefold():
+                case = "" if other == name else " (names differ only in letter case)"
+                raise LabelError(f'class "{other}" already exists{case}')
+
+    @staticmethod
+    def _new_group(db: sqlite3.Connection) -> int:
+        return db.execute("SELECT coalesce(max(grp), 0) + 1 FROM journal").fetchone()[0]
+
+    def _act(self, db: sqlite3.Connection, kind: str, grp: int | None = None, **row: Any) -> Event:
+        """Apply one action row to the state tables and append it to the journal."""
+        grp = self._new_group(db) if grp is None else grp
+        if kind not in ("undo", "redo"):
+            self._effect(db, kind, row, forward=True)
+        now, pred, data = time.time(), row.get("prediction"), row.get("data")
+        fields = [row.get(k) for k in ("path", "label", "previous", "target")]
+        cur = db.execute(
+            "INSERT INTO journal(grp, kind, time, path, label, previous, target, prediction, data,"
+            " ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (grp, kind, now, *fields, None if pred is None else json.dumps(pred),
+             None if data is None else json.dumps(data), row.get("ref")),
+        )  # fmt: skip
+        return Event(cur.lastrowid, kind, now, *fields, pred, False)
+
+    def _effect(self, db: sqlite3.Connection, kind: str, row: dict, forward: bool) -> None:
+        """Apply (``forward``) or revert the state change of one journal row."""
+        path, label, prev, target = (row.get(k) for k in ("path", "label", "previous", "target"))
+        data, ex = row.get("data") or {}, db.execute
+        if kind in LABEL_KINDS or kind == "unlabel":
+            new = label if forward else prev
+            if new is None:
+                ex("DELETE FROM labels WHERE path = ?", (path,))
+            else:
+                ex(_UPSERT, (path, new))
+        elif kind == "add_class" and forward:
+            self._insert_class(db, label, data["color"], data["position"])
+        elif kind == "add_class":
+            self._remove_class(db, label)
+        elif kind == "rename_class":
+            old, new = (prev, target) if forward else (target, prev)
+            ex("UPDATE classes SET name = ?, n = 0 WHERE name = ?", (new, old))  # cascade recounts
+        elif kind in ("merge_classes", "delete_class") and forward:
+            if kind == "merge_classes":
+                ex("UPDATE labels SET label = ? WHERE label = ?", (target, label))
+            else:
+                ex("DELETE FROM labels WHERE label = ?", (label,))
+            self._remove_class(db, label)
+        elif kind in ("merge_classes", "delete_class"):
+            self._insert_class(db, label, data["color"], data["position"])
+            db.executemany(_UPSERT, ((p, label) for p in data["paths"]))
+        elif kind == "recolor_class":
+            ex("UPDATE classes SET color = ? WHERE name = ?", (target if forward else prev, label))
+        elif kind == "move_class":
+            old, new = (data["from"], data["to"]) if forward else (data["to"], data["from"])
+            lo, hi, step = (old + 1, new, -1) if old < new else (new, old - 1, 1)
+            ex("UPDATE classes SET position = position + ? WHERE position BETWEEN ? AND ?",
+               (step, lo, hi))  # fmt: skip
+            ex("UPDATE classes SET position = ? WHERE name = ?", (new, label))
+        else:
+            raise LabelError(f"unknown journal kind {kind!r}")
+
+    @staticmethod
+    def _insert_class(db: sqlite3.Connection, name: str, color: str, position: int) -> None:
+        db.execute("UPDATE classes SET position = position + 1 WHERE position >= ?", (position,))
+        db.execute("INSERT INTO classes(name, color, position) VALUES (?, ?, ?)",
+                   (name, color, position))  # fmt: skip
+
+    @staticmethod
+    def _remove_class(db: sqlite3.Connection, name: str) -> None:
+        (position,) = db.execute("SELECT position FROM classes WHERE name = ?", (name,)).fetchone()
+        db.execute("DELETE FROM classes WHERE name = ?", (name,))
+        db.execute("UPDATE classes SET position = position - 1 WHERE position > ?", (position,))
+
+    def _add_class(self, db: sqlite3.Connection, name: str, color: str | None, grp=None) -> Event:
+        self._check_free(db, name)
+        used = [r[0] for r in db.execute("SELECT color FROM classes")]
+        if color is None:
+            color = next((c for c in PALETTE if c not in used), PALETTE[len(used) % len(PALETTE)])
+        data = {"color": _color(color), "position": len(used)}
+        return self._act(db, "add_class", grp, label=name, data=data)
+
+    # ------------------------------------------------------------------ queries
+    def classes(self) -> list[ClassInfo]:
+        """All classes in display order."""
+        rows = self._read("SELECT name, color, position FROM classes ORDER BY position")
+        return [ClassInfo(*r) for r in rows]
+
+    def class_names(self) -> list[str]:
+        """Class names in display order."""
+        return [r[0] for r in self._read("SELECT name FROM classes ORDER BY position")]
+
+    def labels(self) -> dict[str, str]:
+        """Current label of every labelled image, ``{path: class name}``, sorted by path."""
+        return dict(self._read("SELECT path, label FROM labels ORDER BY path"))
+
+    def label_of(self, path: str) -> str | None:
+        """Current label of ``path``, or None."""
+        rows = self._read("SELECT label FROM labels WHERE path = ?", (path,))
+        return rows[0][0] if rows else None
+
+    def counts(self) -> dict[str, int]:
+        """Number of labelled images per class, every class present, in display order."""
+        return dict(self._read("SELECT name, n FROM classes ORDER BY position"))
+
+    def last_seq(self) -> int:
+        """Sequence number of the newest journal row (0 for an empty journal); O(1)."""
+        rows = self._read("SELECT COALESCE(MAX(seq), 0) FROM journal")
+        return int(rows[0][0])
+
+    def label_count(self) -> int:
+        """Number of labelled images."""
+        return int(self._read("SELECT COUNT(*) FROM labels")[0][0])
+
+    def journal(self, include_undone: bool = True, *, since: int = 0) -> list[Event]:
+        """Journal events with ``seq > since`` in ``seq`` order (optionally without undone ones)."""
+        where = "seq > ?" + ("" if include_undone else " AND undone = 0")
+        rows = self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM journal WHERE {where} ORDER BY seq", (since,)
+        )
+        return [Event(*r[:7], None if r[7] is None else json.loads(r[7]), bool(r[8])) for r in rows]
+
+    def training_events(self) -> list[tuple[int, str, str]]:
+        """Label events to replay into a fresh learner, as ``(seq, path, class name)``.
+
+        Rule: the journal's ``label``/``relabel``/``confirm`` rows that are not undone, in ``seq``
+        order, each with its label mapped through every later not-undone rename and merge to
+        today's class name. Dropped: events whose class was later deleted (not undone), and
+        events of a path that precede a later not-undone ``unlabel`` of that path or a later
+        not-undone ``delete_class`` that unlabelled it. Depends only on the journal, so it is
+        deterministic.
+        """
+        kinds = (*LABEL_KINDS, "unlabel", "rename_class", "merge_classes", "delete_class")
+        rows = self._read(
+            "SELECT seq, kind, path, label, target, data FROM journal WHERE undone = 0 AND kind"
+            f" IN ({', '.join('?' * len(kinds))}) ORDER BY seq DESC",
+            kinds,
+        )
+        alias: dict[str, str | None] = {}  # class name at that time -> today's (None: deleted)
+        gone: set[str] = set()  # paths unlabelled after the row being looked at
+        out: list[tuple[int, str, str]] = []
+        for seq, kind, path, label, target, data in rows:  # newest first
+            if kind in LABEL_KINDS:
+                name = alias.get(label, label)
+                if name is not None and path not in gone:
+                    out.append((seq, path, name))
+            elif kind == "unlabel":
+                gone.add(path)
+            elif kind == "delete_class":
+                alias[label] = None
+                gone.update(json.loads(data)["paths"])
+            else:  # rename/merge: the old name now means whatever the new one means later
+                alias[label] = alias.get(target, target)
+        return out[::-1]
+
+    @staticmethod
+    def _undo_target(db: sqlite3.Connection) -> int | None:
+        row = db.execute(
+            f"SELECT grp FROM journal WHERE undone = 0 AND {_NOT_UNDO} ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def _redo_target(db: sqlite3.Connection) -> int | None:
+        # Redoable: groups undone since the latest new action, most recently undone first.
+        row = db.execute(
+            "SELECT u.ref FROM journal u WHERE u.kind = 'undo' AND u.seq > coalesce((SELECT seq"
+            f" FROM journal WHERE {_NOT_UNDO} ORDER BY seq DESC LIMIT 1), 0) AND EXISTS (SELECT 1"
+            " FROM journal g WHERE g.grp = u.ref AND g.undone = 1) ORDER BY u.seq DESC LIMIT 1"
+        ).fetchone()
+        return row[0] if row else None
+
+    def can_undo(self) -> bool:
+        """Whether `undo` has an action group to undo."""
+        with self._lock:
+            return self._undo_target(self._conn()) is not None
+
+    def can_redo(self) -> bool:
+        """Whether `redo` has an undone group to re-apply (any new action clears redo)."""
+        with self._lock:
+            return self._redo_target(self._conn()) is not None
+
+    # ------------------------------------------------------------------ actions
+    def add_class(self, name: str, color: str | None = None) -> Event:
+        """Append a class; its colour defaults to the first unused `PALETTE` entry."""
+        name = validate_class_name(name)
+        with self._tx() as db:
+            return self._add_class(db, name, color)
+
+    def set_label(self, path: str, label: str, prediction: dict[str, float] | None = None) -> Event:
+        """Label ``path`` (kind ``label``/``relabel``/``confirm``), creating the class if needed.
+
+        ``prediction`` (the distribution shown to the user) is stored in the journal. A created
+        class is journaled as its own ``add_class`` row in the same undo group; a name that
+        differs from an existing class only in letter case is rejected.
+        """
+        path, label, pred = _path(path), validate_class_name(label), _prediction(prediction)
+        with self._tx() as db:
+            grp = self._new_group(db)
+            if db.execute("SELECT 1 FROM classes WHERE name = ?", (label,)).fetchone() is None:
+                self._add_class(db, label, None, grp)
+            row = db.execute("SELECT label FROM labels WHERE path = ?", (path,)).fetchone()
+            prev = row[0] if row else None
+            kind = "label" if prev is None else "confirm" if prev == label else "relabel"
+            return self._act(db, kind, grp, path=path, label=label, previous=prev, prediction=pred)
+
+    def remove_label(self, path: str, prediction: dict[str, float] | None = None) -> Event:
+        """Unlabel ``path`` (kind ``unlabel``); `LabelError` if it has no label."""
+        path, pred = _path(path), _prediction(prediction)
+        with self._tx() as db:
+            row = db.execute("SELECT label FROM labels WHERE path = ?", (path,)).fetchone()
+            if row is None:
+                raise LabelError(f'image "{path}" has no label')
+            return self._act(db, "unlabel", path=path, previous=row[0], prediction=pred)
+
+    def rename_class(self, old: str, new: str) -> Event:
+        """Rename a class; its images follow. A change of letter case only is allowed."""
+        new = validate_class_name(new)
+        with self._tx() as db:
+            info = self._find(db, old)
+            if new == info.name:
+                raise LabelError(f'class "{new}" already has that name')
+            self._check_free(db, new, ignore=info.name)
+            return self._act(db, "rename_class", label=info.name, previous=info.name, target=new)
+
+    def _remove_with_images(self, kind: str, name: str, target: str | None = None) -> Event:
+        with self._tx() as db:
+            info = self._find(db, name)
+            if target is not None and (target := self._find(db, target).name) == info.name:
+                raise LabelError(f'cannot merge class "{info.name}" into itself')
+            paths = db.execute("SELECT path FROM labels WHERE label = ?", (info.name,))
+            data = {"color": info.color, "position": info.position, "paths": [p for (p,) in paths]}
+            previous = info.name if target is not None else None
+            return self._act(db, kind, label=info.name, previous=previous, target=target, data=data)
+
+    def merge_classes(self, source: str, target: str) -> Event:
+        """Give ``source``'s images the ``target`` label and remove ``source``."""
+        return self._remove_with_images("merge_classes", source, target)
+
+    def delete_class(self, name: str) -> Event:
+        """Remove a class; its images become unlabelled (undo restores them)."""
+        return self._remove_with_images("delete_class", name)
+
+    def recolor_class(self, name: str, color: str) -> Event:
+        """Change a class's display colour (``#rrggbb``)."""
+        color = _color(color)
+        with self._tx() as db:
+            info = self._find(db, name)
+            return self._act(
+                db, "recolor_class", label=info.name, previous=info.color, target=color
+            )
+
+    def move_class(self, name: str, position: int) -> Event:
+        """Move a class to 0-based ``position``; the classes in between shift by one."""
+        with self._tx() as db:
+            info = self._find(db, name)
+            (count,) = db.execute("SELECT count(*) FROM classes").fetchone()
+            if not isinstance(position, int) or not 0 <= position < count:
+                raise LabelError(f"position {position!r} is out of range 0..{count - 1}")
+            data = {"from": info.position, "to": position}
+            return self._act(db, "move_class", label=info.name, previous=str(info.position),
+                             target=str(position), data=data)  # fmt: skip
+
+    def undo(self) -> Event:
+        """Undo the latest not-undone action group; returns the new ``undo`` journal row."""
+        with self._tx() as db:
+            if (grp := self._undo_target(db)) is None:
+                raise LabelError("nothing to undo")
+            return self._flip(db, grp, "undo")
+
+    def redo(self) -> Event:
+        """Re-apply the most recently undone group; returns the new ``redo`` journal row."""
+        with self._tx() as db:
+            if (grp := self._redo_target(db)) is None:
+                raise LabelError("nothing to redo")
+            return self._flip(db, grp, "redo")
+
+    def _flip(self, db: sqlite3.Connection, grp: int, kind: str) -> Event:
+        cols = ("seq", "kind", "path", "label", "previous", "target", "data")
+        query = f"SELECT {', '.join(cols)} FROM journal WHERE grp = ? ORDER BY seq"
+        rows = [dict(zip(cols, r, strict=True)) for r in db.execute(query, (grp,))]
+        for row in rows if kind == "redo" else rows[::-1]:
+            row["data"] = json.loads(row["data"]) if row["data"] else None
+            self._effect(db, row["kind"], row, forward=kind == "redo")
+        db.execute("UPDATE journal SET undone = ? WHERE grp = ?", (int(kind == "undo"), grp))
+        seqs = ",".join(str(r["seq"]) for r in rows)
+        last = rows[-1]
+        return self._act(db, kind, path=last["path"], label=last["label"],
+                         previous=last["previous"], target=seqs, ref=grp)  # fmt: skip
+
+    # ------------------------------------------------------------------ settings
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """Project setting ``key`` (a JSON value), or ``default``."""
+        rows = self._read("SELECT value FROM settings WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store a JSON-serialisable project setting (not journaled, not undoable)."""
+        if not isinstance(key, str) or not key:
+            raise LabelError(f"setting key must be a non-empty string, not {key!r}")
+        try:
+            text = json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise LabelError(f'setting "{key}" is not JSON-serialisable: {exc}') from exc
+        with self._tx() as db:
+            db.execute("INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET"
+                       " value = excluded.value", (key, text))  # fmt: skip

@@ -1,0 +1,104 @@
+"""A Loupe project: an image folder plus its ``.loupe/`` directory of labels, cache and model."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+PROJECT_DIRNAME = ".loupe"
+
+
+class ProjectError(Exception):
+    """The project cannot be opened where asked, with the reason and what to do instead."""
+
+
+def _check_writable(directory: Path) -> None:
+    """Create ``directory`` if needed and prove we can write a file in it."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            reason = f"{reason} (the folder is read-only)"
+        raise ProjectError(
+            f"cannot write the project files to {directory}: {reason}. "
+            "Choose another location for them with --project-dir DIR."
+        ) from exc
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "project"
+
+
+class Project:
+    """Paths of one project; the stores are opened by their owners (threads differ).
+
+    Parameters
+    ----------
+    root
+        The image folder.
+    project_dir
+        Where to keep the project files instead of ``root/.loupe`` (read-only folders).
+    """
+
+    def __init__(self, root: Path, project_dir: Path | None = None) -> None:
+        self.root = Path(root).expanduser().resolve()
+        if not self.root.is_dir():
+            raise ProjectError(f"not a folder: {self.root}")
+        self.dir = (
+            Path(project_dir).expanduser().resolve()
+            if project_dir is not None
+            else self.root / PROJECT_DIRNAME
+        )
+        _check_writable(self.dir)
+
+    @property
+    def labels_path(self) -> Path:
+        return self.dir / "labels.sqlite"
+
+    @property
+    def features_path(self) -> Path:
+        return self.dir / "features.h5"
+
+    @property
+    def model_path(self) -> Path:
+        return self.dir / "model.pkl"
+
+    @property
+    def engines_dir(self) -> Path:
+        """Converted inference models (LiteRT) cached per backbone."""
+        return self.dir / "engines"
+
+    @property
+    def unreadable_csv(self) -> Path:
+        return self.dir / "unreadable.csv"
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.root)!r}, dir={str(self.dir)!r})"
+
+
+def default_project_dir_for(root: Path, base: Path) -> Path:
+    """A per-folder project location under ``base`` (for read-only image folders)."""
+    digest = hashlib.sha1(str(Path(root).resolve()).encode("utf-8")).hexdigest()[:10]
+    return base / f"{_slug(Path(root).name)}-{digest}"
+
+
+def write_unreadable_csv(path: Path, unreadable: dict[str, str]) -> None:
+    """Write ``path,reason`` rows atomically (temp file + replace)."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "reason"])
+        for rel, reason in sorted(unreadable.items()):
+            writer.writerow([rel, reason])
+    os.replace(tmp, path)

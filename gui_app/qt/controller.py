@@ -1,0 +1,276 @@
+"""The one coordinator between the widgets and the core (GUI thread).
+
+Every label action runs in this order: journal commit, learner update, bars of the (new)
+current image, then a debounced, chunked re-score of every image for the grid badges.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
+
+from gui_app.core.backbones import BackboneError, resolve_backbone
+from gui_app.core.features import ExtractionProgress
+from gui_app.core.labels import LabelError
+from gui_app.core.learner import LearnerError
+from gui_app.core.project import Project, ProjectError
+from gui_app.core.session import LabelingSession
+from gui_app.qt.controller_actions import LabelActions
+from gui_app.qt.feature_worker import FeatureWorker, JobRequest
+from gui_app.qt.image_model import ImageListModel
+from gui_app.qt.preview import PreviewLoader
+from gui_app.qt.settings import AppSettings, suggested_project_dir
+from gui_app.qt.thumbnails import ThumbnailLoader
+
+RESCORE_DELAY_MS = 30
+RESCORE_CHUNK = 16384
+SNAPSHOT_DELAY_MS = 3000
+EMPTY_BARS = "Label two classes to see predictions"
+
+
+class Controller(LabelActions, QObject):
+    """Owns the session, the grid model, the feature thread and the thumbnail loader."""
+
+    project_opened = Signal(str)
+    project_closed = Signal()
+    current_changed = Signal(object)
+    preview_ready = Signal(str, object, str)
+    bars_changed = Signal(list, object, object)
+    classes_changed = Signal(list)
+    status_changed = Signal(object)
+    message = Signal(str, int)
+    error = Signal(str, str)
+    undo_state_changed = Signal(bool, bool)
+    unreadable_changed = Signal(list)
+    busy = Signal(str, int, int)
+    read_only_folder = Signal(str, str, str)
+    _submit = Signal(object)
+
+    def __init__(self, settings: AppSettings | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings or AppSettings()
+        self.thumbnails = ThumbnailLoader(size=160, parent=self)
+        self.model = ImageListModel(self._pixmap_for, self)
+        self.previews = PreviewLoader(self)
+        self.session: LabelingSession | None = None
+        self.advance_mode = self.settings.advance
+        self._generation = 0
+        self._current = ""
+        self._vector_rows = np.zeros(0, np.int64)  # image index of each vector-table row
+        self._counts: Counter[str] = Counter()
+        self._status = dict(state="idle", device="", extracted=0, total=0, rate=0.0, eta=None)
+        self._backbone_label = ""
+        self._worker = FeatureWorker()
+        self._thread = QThread(self)
+        self._thread.setObjectName("loupe-features")
+        self._worker.moveToThread(self._thread)
+        self._submit.connect(self._worker.run_job)
+        w = self._worker
+        w.scan_chunk.connect(self._on_scan_chunk)
+        w.scan_done.connect(self._on_scan_done)
+        w.device_ready.connect(self._on_device)
+        w.vectors_ready.connect(self._on_vectors)
+        w.images_failed.connect(self._on_failed)
+        w.progress.connect(self._on_progress)
+        w.notice.connect(lambda g, m: g == self._generation and self.message.emit(m, 8000))
+        w.error.connect(self._on_worker_error)
+        w.job_finished.connect(self._on_job_finished)
+        self._thread.start()
+        self.thumbnails.thumbnail_ready.connect(lambda key, _g, _i: self.model.thumbnail_ready(key))
+        self.thumbnails.thumbnail_failed.connect(self._on_thumbnail_failed)
+        self.previews.ready.connect(self._on_preview)
+        self._rescore_timer = QTimer(self, singleShot=True, interval=RESCORE_DELAY_MS)
+        self._rescore_timer.timeout.connect(self._start_rescore)
+        self._rescore_step = QTimer(self, singleShot=True, interval=0)
+        self._rescore_step.timeout.connect(self._rescore_chunk)
+        self._rescore_state: tuple | None = None
+        self._snapshot_timer = QTimer(self, singleShot=True, interval=SNAPSHOT_DELAY_MS)
+        self._snapshot_timer.timeout.connect(self._save_snapshot)
+
+    # -- project lifecycle ----------------------------------------------------------------
+    @property
+    def root(self) -> Path | None:
+        return self.session.project.root if self.session else None
+
+    def open_folder(
+        self,
+        folder: str,
+        project_dir: str | None = None,
+        backbone: str | None = None,
+        weights: str | None = None,
+    ) -> bool:
+        """Open ``folder`` (its ``.loupe/`` or ``project_dir``); False when it could not.
+
+        ``backbone``/``weights`` (command-line options) are saved as the project's choice.
+        """
+        self.close_project()
+        try:
+            project = Project(Path(folder), Path(project_dir) if project_dir else None)
+        except ProjectError as exc:
+            if Path(folder).is_dir() and project_dir is None:
+                suggested = str(suggested_project_dir(Path(folder)))
+                self.read_only_folder.emit(str(folder), str(exc), suggested)
+            else:
+                self.error.emit("Cannot open folder", str(exc))
+            return False
+        try:
+            self.session = LabelingSession(project, self.settings.learner)
+        except (LabelError, LearnerError) as exc:
+            self.error.emit("Cannot open project", str(exc))
+            return False
+        if backbone:
+            self.session.labels.set_setting("backbone", backbone)
+            self.session.labels.set_setting("weights", weights or "imagenet")
+        elif weights:
+            self.session.labels.set_setting("weights", weights)
+        if self.session.snapshot_message:
+            self.message.emit(self.session.snapshot_message, 8000)
+        self._current = ""
+        self._vector_rows = np.zeros(0, np.int64)
+        self.model.reset_images([])
+        self._sync_classes()
+        self.settings.add_recent(str(project.root))
+        self.project_opened.emit(str(project.root))
+        self._start_extraction()
+        self._emit_undo_state()
+        return True
+
+    def _project_backbone(self) -> tuple[str, str]:
+        labels = self.session.labels
+        backbone = labels.get_setting("backbone") or self.settings.backbone
+        weights = labels.get_setting("weights") or self.settings.weights
+        return backbone, weights
+
+    def _start_extraction(self) -> None:
+        assert self.session is not None
+        backbone, weights = self._project_backbone()
+        try:
+            spec = resolve_backbone(backbone, weights)
+            self._backbone_label = spec.label
+        except BackboneError as exc:
+            self._backbone_label = backbone
+            self.error.emit(
+                "Backbone unavailable", str(exc.reason if hasattr(exc, "reason") else exc)
+            )
+        self._generation += 1
+        self._worker.supersede(self._generation)
+        self.thumbnails.set_generation(self._generation)
+        self._status.update(state="scanning", device="starting…", extracted=0, rate=0.0, eta=None)
+        project = self.session.project
+        self._submit.emit(
+            JobRequest(self._generation, project.root, project.dir, backbone, weights)
+        )
+        self._emit_status()
+
+    def close_project(self) -> None:
+        """Stop the running job and close the session (snapshot saved)."""
+        if self.session is None:
+            return
+        self._generation += 1
+        self._worker.supersede(self._generation)
+        self._rescore_timer.stop()
+        self._rescore_step.stop()
+        self._rescore_state = None
+        self._snapshot_timer.stop()
+        self.thumbnails.set_generation(self._generation)
+        try:
+            self.session.close()
+        except (OSError, LearnerError) as exc:
+            self.error.emit("Could not save the model snapshot", str(exc))
+        self.session = None
+        self.model.reset_images([])
+        self.project_closed.emit()
+
+    def shutdown(self) -> None:
+        """Called on window close: stop the feature thread cleanly, close the project."""
+        self._worker.supersede(self._generation + 1)
+        self._worker.cancel()
+        self.close_project()
+        self._thread.quit()
+        self._thread.wait()
+        self.thumbnails.shutdown()
+        self.previews.shutdown()
+
+    # -- worker callbacks -----------------------------------------------------------------
+    def _on_scan_chunk(self, gen: int, paths: list[str]) -> None:
+        if gen != self._generation or self.session is None:
+            return
+        first = not self.model.paths
+        self.model.append_images(paths)
+        if first:
+            self.model.set_labels(self.session.labels.labels())
+            self.set_current_row(0)
+        self._emit_status()
+
+    def _on_scan_done(self, gen: int, total: int) -> None:
+        if gen == self._generation:
+            self._status.update(state="loading model", total=total)
+            self._emit_status()
+
+    def _on_device(self, gen: int, text: str) -> None:
+        if gen == self._generation:
+            self._status.update(device=text, state="extracting")
+            self._emit_status()
+
+    def _on_vectors(self, gen: int, paths: list[str], vectors: np.ndarray) -> None:
+        if gen != self._generation or self.session is None:
+            return
+        rows = self.session.add_vectors(paths, vectors)
+        index = self.model.row_of_path
+        if len(self._vector_rows) < len(self.session.vectors):
+            grown = np.full(len(self.session.vectors), -1, np.int64)
+            grown[: len(self._vector_rows)] = self._vector_rows
+            self._vector_rows = grown
+        for row, path in zip(rows, paths, strict=True):
+            self._vector_rows[row] = index.get(path, -1)
+        self._status["extracted"] = len(self.session.vectors)
+        if self.session.ready_to_rebuild:
+            self._rebuild()
+        if self._current in set(paths):
+            self._emit_bars()
+        self._rescore_timer.start()
+        self._emit_status()
+
+    def _on_failed(self, gen: int, reasons: dict) -> None:
+        if gen != self._generation:
+            return
+        self.model.set_reasons(reasons)
+        self.unreadable_changed.emit(sorted(self.model.reasons.items()))
+        if self._current in reasons:
+            self._emit_current()
+        self._emit_status()
+
+    def _on_progress(self, gen: int, progress: ExtractionProgress) -> None:
+        if gen != self._generation:
+            return
+        self._status.update(rate=progress.rate, eta=progress.eta, total=progress.total)
+        self._emit_status()
+
+    def _on_worker_error(self, gen: int, text: str) -> None:
+        if gen == self._generation:
+            self._status["state"] = "error"
+            self.error.emit("Feature extraction stopped", text)
+            self._emit_status()
+
+    def _on_job_finished(self, gen: int, report) -> None:
+        if gen != self._generation or self._status["state"] == "error":
+            return
+        cancelled = report is None or report.cancelled
+        self._status.update(state="cancelled" if cancelled else "done", rate=0.0, eta=None)
+        self._emit_status()
+
+    def _on_thumbnail_failed(self, key: str, _gen: int, reason: str) -> None:
+        self.model.thumbnail_ready(key)
+
+    def _pixmap_for(self, path: str):
+        pixmap = self.thumbnails.pixmap(path)
+        if pixmap is None and self.root is not None:
+            self.thumbnails.request(path, self.root / path, self._generation)
+        return pixmap
+
+
+def _name(path: str) -> str:
+    return PurePosixPath(path).name
