@@ -78,6 +78,12 @@ def bench_actions(learner: OnlineLearner, data: Blobs, warmup: int, actions: int
         f"  progressive accuracy {learner.progressive.accuracy:.3f}, "
         f"recent(50) {learner.progressive.recent(50):.3f}"
     )
+    snaps = []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        learner.snapshot()
+        snaps.append(time.perf_counter() - t0)
+    print(f"  snapshot() (undo copy): median {statistics.median(snaps) * 1e3:.2f} ms")
 
 
 def river_reference(learner: OnlineLearner, rows: np.ndarray) -> np.ndarray:

@@ -59,14 +59,7 @@ def _note(message: str) -> None:
 def run_extract(args: argparse.Namespace) -> int:
     """Extract features of every image under FOLDER into the cache (resumable)."""
     from gui_app.core.engines import create_engine
-    from gui_app.core.features import (
-        ExtractionProgress,
-        ExtractionReport,
-        WorkQueue,
-        extract_features,
-        partition_cached,
-        stat_files,
-    )
+    from gui_app.core.features import ExtractionReport, partition_cached, stat_files
 
     folder: Path = args.folder
     if not folder.is_dir():
@@ -89,7 +82,9 @@ def run_extract(args: argparse.Namespace) -> int:
     paths = scan_images(root)
     keys, unreadable = stat_files(root, paths)
     _note(f"backbone: {spec.label}")
-    engine = create_engine(spec, engines_dir, prefer=args.engine, log=_note)
+    engine = None
+    if not spec.feature_dim:  # the model must be loaded to know its output size
+        engine = create_engine(spec, engines_dir, prefer=args.engine, log=_note)
     dim = spec.feature_dim or engine.feature_dim
     with FeatureStore(out, spec.id, dim) as store:
         if store.recovery_message:
@@ -97,13 +92,32 @@ def run_extract(args: argparse.Namespace) -> int:
         cached, todo, known_bad = partition_cached(store, keys)
         unreadable.update(known_bad)
         report = ExtractionReport(images=len(paths), cached=len(cached), unreadable=unreadable)
-        _note(f"engine: {engine.name}; {len(todo)} to extract, {len(cached)} cached")
-        bar = tqdm(total=len(todo), unit="img", file=sys.stderr, disable=not todo, leave=False)
+        _note(f"{len(todo)} to extract, {len(cached)} cached, {len(known_bad)} known unreadable")
+        if todo:
+            engine = engine or create_engine(spec, engines_dir, prefer=args.engine, log=_note)
+            _note(f"engine: {engine.name}")
+            _extract_with_bar(root, todo, spec, store, engine, report, args)
+    if report.unreadable:
+        write_unreadable_csv(csv_path, report.unreadable)
+        _note(f"unreadable files and reasons: {csv_path}")
+        for rel, reason in sorted(report.unreadable.items())[:20]:
+            _note(f"  {rel}: {reason}")
+    if report.seconds > 0 and report.extracted:
+        _note(f"{report.extracted / report.seconds:.1f} images/s with {report.engine}")
+    print(report.summary(), flush=True)
+    return 0
 
-        base_unreadable = len(unreadable)
 
-        def progress(p: ExtractionProgress) -> None:
+def _extract_with_bar(root, todo, spec, store, engine, report, args) -> None:
+    """Run the pipeline over ``todo`` with a tqdm progress bar on stderr."""
+    from gui_app.core.features import WorkQueue, extract_features
+
+    base_unreadable = len(report.unreadable)
+    with tqdm(total=len(todo), unit="img", file=sys.stderr, leave=False) as bar:
+
+        def progress(p) -> None:
             bar.n = p.extracted + p.unreadable - base_unreadable
+            bar.set_postfix_str(f"{p.rate:.0f} img/s", refresh=False)
             bar.refresh()
 
         extract_features(
@@ -114,20 +128,10 @@ def run_extract(args: argparse.Namespace) -> int:
             engine,
             batch_size=max(1, args.batch_size),
             report=report,
-            total=len(paths),
+            total=report.images,
             progress=progress,
             max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
         )
-        bar.close()
-    if report.unreadable:
-        write_unreadable_csv(csv_path, report.unreadable)
-        _note(f"unreadable files and reasons: {csv_path}")
-        for rel, reason in sorted(report.unreadable.items())[:20]:
-            _note(f"  {rel}: {reason}")
-    if report.seconds > 0 and report.extracted:
-        _note(f"{report.extracted / report.seconds:.1f} images/s with {report.engine}")
-    print(report.summary(), flush=True)
-    return 0
 
 
 def _open_features(args: argparse.Namespace) -> FeatureStore:

@@ -581,3 +581,16 @@ def _clear_write_flag(path: Path) -> bool:
         return True
     except OSError:
         return False
+
+
+def list_backbone_ids(path: Path) -> list[str]:
+    """Backbone ids with features in the file at ``path`` (read-only; [] when unreadable)."""
+    try:
+        with h5py.File(path, "r", locking="best-effort") as f:
+            return [
+                str(group.attrs["backbone_id"])
+                for name, group in f.items()
+                if name.startswith("bb_") and "backbone_id" in group.attrs
+            ]
+    except _H5_ERRORS:
+        return []

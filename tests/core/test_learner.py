@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +173,32 @@ def test_folding_against_river_with_many_constant_columns(name: str) -> None:
     assert exported["kind"] == ("ovr-logistic" if name == "logistic" else "softmax")
     assert exported["coef"].shape == (k, d) and exported["intercept"].shape == (k,)
     np.testing.assert_allclose(exported["scale"] ** 2, exported["var"])
+
+
+def test_score_many_replicates_ovr_clamp_and_uniform_fallback() -> None:
+    lrn = trained("logistic", n=40, k=3)
+    ovr = lrn.model[-1]
+    ovr.classifiers["c0"].intercept = -100.0  # river's sigmoid gives exactly 0 below -30
+    lrn._folded = None  # weights changed behind the learner's back
+    X, _ = blobs(20, seed=31)
+    ref = np.array([list(lrn.predict_proba(v).values()) for v in X])
+    assert (ref[:, lrn.classes.index("c0")] == 0.0).all()
+    np.testing.assert_allclose(lrn.score_many(X), ref, atol=1e-6)
+    for model in ovr.classifiers.values():
+        model.intercept = -100.0  # every sigmoid is 0: river falls back to uniform
+    lrn._folded = None
+    np.testing.assert_allclose(lrn.score_many(X), 1 / 3, atol=1e-7)
+    assert all(p == pytest.approx(1 / 3) for p in lrn.predict_proba(X[0]).values())
+
+
+def test_core_module_imports_no_qt_or_tensorflow() -> None:
+    # (river.stream itself imports scikit-learn opportunistically when it is installed.)
+    code = (
+        "import sys, gui_app.core.learner; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'tensorflow', 'keras')]; "
+        "sys.exit(str(bad) if bad else 0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_export_linear_reproduces_probabilities() -> None:

@@ -1,0 +1,70 @@
+"""Fixtures shared by every test layer: tiny real Keras backbones and generated image folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+TINY_SIZE = 32
+TINY_DIM = 16
+
+
+def build_tiny_backbone(path: Path, seed: int = 0) -> Path:
+    """Save a real, small Keras CNN: (N, 32, 32, 3) RGB 0-255 -> (N, 16) features."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((TINY_SIZE, TINY_SIZE, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inp)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = keras.layers.Conv2D(TINY_DIM, 3, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="features")(x)
+    keras.Model(inp, x).save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of a tiny .keras backbone built once per test session."""
+    return build_tiny_backbone(tmp_path_factory.mktemp("backbone") / "tiny_backbone.keras")
+
+
+CLASS_COLOURS = {"cat": (200, 60, 40), "dog": (40, 70, 200), "bird": (60, 190, 70)}
+
+
+def write_class_images(
+    folder: Path, per_class: int = 6, classes=("cat", "dog"), size: int = 40, seed: int = 0
+) -> list[Path]:
+    """Write ``<class>.<i>.jpg`` images whose colour and texture depend on the class."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in classes:
+        base = np.array(CLASS_COLOURS.get(name, (128, 128, 128)), np.float32)
+        for i in range(per_class):
+            img = base + rng.normal(0, 25, (size, size, 3))
+            if name == "dog":
+                img[::4] = 255 - img[::4]  # stripes: a texture the CNN can see
+            rgb = np.clip(img, 0, 255).astype(np.uint8)
+            path = folder / f"{name}.{i}.jpg"
+            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            assert ok
+            buf.tofile(str(path))
+            paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def class_images(tmp_path: Path) -> Path:
+    """A folder with 6 cat and 6 dog images (labels in the file names)."""
+    folder = tmp_path / "images"
+    write_class_images(folder)
+    return folder
