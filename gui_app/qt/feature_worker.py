@@ -159,7 +159,7 @@ class FeatureWorker(QObject):
         features_path = request.project_dir / "features.h5"
         engine = None
         dim = spec.feature_dim
-        if not dim or not features_path.exists():
+        if not dim:  # the model must be loaded to know its output size
             engine = self._engine(spec, request.project_dir / "engines", request.engine, gen)
             dim = dim or engine.feature_dim
         with FeatureStore(features_path, spec.id, dim) as store:
