@@ -101,6 +101,7 @@ class LabelingSession:
         self.learner = OnlineLearner(self.learner_name)
         self.learner.set_classes(self.labels.class_names())
         self.snapshot_message: str | None = None
+        self._spare: OnlineLearner | None = None  # a copy of the current learner, for undo
         self._undo_snapshots: list[tuple[int, OnlineLearner]] = []
         self._redo_snapshots: list[tuple[int, OnlineLearner]] = []
         self.needs_rebuild = self.labels.label_count() > 0
@@ -168,6 +169,7 @@ class LabelingSession:
             progress=progress,
             total=len(events),
         )
+        self._spare = None
         self._undo_snapshots.clear()
         self._redo_snapshots.clear()
         self.needs_rebuild = False
@@ -185,8 +187,17 @@ class LabelingSession:
         return self.learner.score_many(self.vectors.matrix)
 
     # -- actions --------------------------------------------------------------------------
+    def prepare_undo(self) -> None:
+        """Copy the learner now (idle time) so the next action need not copy it first."""
+        if self._spare is None:
+            self._spare = self.learner.snapshot()
+
+    def _take_spare(self) -> OnlineLearner:
+        spare, self._spare = self._spare, None
+        return spare if spare is not None else self.learner.snapshot()
+
     def _remember(self) -> None:
-        self._undo_snapshots.append((self._journal_head(), self.learner.snapshot()))
+        self._undo_snapshots.append((self._journal_head(), self._take_spare()))
         del self._undo_snapshots[:-UNDO_SNAPSHOTS]
         self._redo_snapshots.clear()
 
@@ -194,9 +205,13 @@ class LabelingSession:
         """Give ``path`` the class ``label`` (created if new): commit, then learn."""
         t0 = time.perf_counter()
         shown = self.predict(path) or None
-        before = self.learner.snapshot()
         head = self._journal_head()
-        event = self.labels.set_label(path, label, prediction=shown)
+        before = self._take_spare()
+        try:
+            event = self.labels.set_label(path, label, prediction=shown)
+        except Exception:
+            self._spare = before
+            raise
         self._undo_snapshots.append((head, before))
         del self._undo_snapshots[:-UNDO_SNAPSHOTS]
         self._redo_snapshots.clear()
@@ -242,7 +257,7 @@ class LabelingSession:
     def undo(self) -> Event:
         """Undo the last action; the learner returns exactly to its state before it."""
         head = self._journal_head()
-        current = self.learner.snapshot()
+        current = self._take_spare()
         event = self.labels.undo()
         if self._undo_snapshots:
             _seq, learner = self._undo_snapshots.pop()
@@ -255,7 +270,7 @@ class LabelingSession:
 
     def redo(self) -> Event:
         """Redo the last undone action, restoring the learner it produced."""
-        current = self.learner.snapshot()
+        current = self._take_spare()
         event = self.labels.redo()
         if self._redo_snapshots:
             _seq, learner = self._redo_snapshots.pop()

@@ -87,6 +87,8 @@ class Controller(LabelActions, QObject):
         self._rescore_step = QTimer(self, singleShot=True, interval=0)
         self._rescore_step.timeout.connect(self._rescore_chunk)
         self._rescore_state: tuple | None = None
+        self._spare_timer = QTimer(self, singleShot=True, interval=0)
+        self._spare_timer.timeout.connect(lambda: self.session and self.session.prepare_undo())
         self._snapshot_timer = QTimer(self, singleShot=True, interval=SNAPSHOT_DELAY_MS)
         self._snapshot_timer.timeout.connect(self._save_snapshot)
 

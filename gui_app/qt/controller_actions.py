@@ -147,6 +147,7 @@ class LabelActions:
         self._after_action(f"{_name(path)} → {label}")
 
     def _after_action(self, text: str) -> None:
+        self._spare_timer.start()
         self._rescore_timer.start()
         self._snapshot_timer.start()
         self._emit_undo_state()
