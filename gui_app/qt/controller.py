@@ -28,6 +28,7 @@ from gui_app.qt.thumbnails import ThumbnailLoader
 RESCORE_DELAY_MS = 30
 RESCORE_CHUNK = 16384
 SNAPSHOT_DELAY_MS = 3000
+SPARE_DELAY_MS = 40  # after the bars are painted
 EMPTY_BARS = "Label two classes to see predictions"
 
 
@@ -61,6 +62,7 @@ class Controller(LabelActions, QObject):
         self._current = ""
         self._vector_rows = np.zeros(0, np.int64)  # image index of each vector-table row
         self._counts: Counter[str] = Counter()
+        self._class_infos: list = []  # ClassInfo of the open project, refreshed by _sync_classes
         self._status = dict(state="idle", device="", extracted=0, total=0, rate=0.0, eta=None)
         self._backbone_label = ""
         self._worker = FeatureWorker()
@@ -87,7 +89,7 @@ class Controller(LabelActions, QObject):
         self._rescore_step = QTimer(self, singleShot=True, interval=0)
         self._rescore_step.timeout.connect(self._rescore_chunk)
         self._rescore_state: tuple | None = None
-        self._spare_timer = QTimer(self, singleShot=True, interval=0)
+        self._spare_timer = QTimer(self, singleShot=True, interval=SPARE_DELAY_MS)
         self._spare_timer.timeout.connect(lambda: self.session and self.session.prepare_undo())
         self._snapshot_timer = QTimer(self, singleShot=True, interval=SNAPSHOT_DELAY_MS)
         self._snapshot_timer.timeout.connect(self._save_snapshot)

@@ -13,8 +13,7 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication
 
 from gui_app.core.labels import LabelError
-from gui_app.qt.viewstate import ClassRow, CurrentImage, StatusInfo
-from gui_app.widgets.prob_bars import BarItem
+from gui_app.qt.viewstate import BarItem, ClassRow, CurrentImage, StatusInfo
 
 EMPTY_BARS = "Label two classes to see predictions"
 REBUILD_PROGRESS_EVERY = 200
@@ -83,7 +82,7 @@ class LabelActions:
             ("unlabeled", None, "Unlabeled"),
             ("labeled", None, "Labeled"),
         ]
-        names = self.session.labels.class_names() if self.session else []
+        names = [c.name for c in self._class_infos]
         options += [("class", n, f"Labeled: {n}") for n in names]
         options += [("prediction", n, f"Predicted: {n}") for n in names]
         options.append(("unreadable", None, "Unreadable"))
@@ -101,7 +100,7 @@ class LabelActions:
         self._apply_label(self._current, max(probs, key=probs.get))
 
     def assign_shortcut(self, n: int) -> None:
-        names = self.session.labels.class_names() if self.session else []
+        names = [c.name for c in self._class_infos]
         if 1 <= n <= min(9, len(names)):
             self.assign_class(names[n - 1])
         elif self.session is not None:
@@ -126,7 +125,7 @@ class LabelActions:
         return True
 
     def _apply_label(self, path: str, name: str) -> None:
-        known = set(self.session.labels.class_names())
+        known = {c.name for c in self._class_infos}
         previous = self.model.labels.get(path)
         try:
             result = self.session.label(path, name)
@@ -143,7 +142,8 @@ class LabelActions:
         else:
             self._emit_classes()
         self._advance()
-        self._emit_bars()
+        if self._current == path:  # nothing to advance to: the bars of this image changed
+            self._emit_bars()
         self._after_action(f"{_name(path)} → {label}")
 
     def _after_action(self, text: str) -> None:
@@ -305,10 +305,10 @@ class LabelActions:
     # -- view state -----------------------------------------------------------------------
     def _sync_classes(self) -> None:
         self._counts = Counter(self.session.labels.counts()) if self.session else Counter()
+        self._class_infos = self.session.labels.classes() if self.session else []
         if self.session is not None:
-            self.session.learner.set_classes(self.session.labels.class_names())
-            colors = {c.name: c.color for c in self.session.labels.classes()}
-            self.model.set_colors(colors)
+            self.session.learner.set_classes([c.name for c in self._class_infos])
+            self.model.set_colors({c.name: c.color for c in self._class_infos})
         self._emit_classes()
         self._emit_bars()
         self._rescore_timer.start()
@@ -316,7 +316,7 @@ class LabelActions:
     def _emit_classes(self) -> None:
         rows = []
         if self.session is not None:
-            for i, info in enumerate(self.session.labels.classes()):
+            for i, info in enumerate(self._class_infos):
                 shortcut = i + 1 if i < 9 else None
                 rows.append(
                     ClassRow(info.name, info.color, self._counts.get(info.name, 0), shortcut)
@@ -348,7 +348,7 @@ class LabelActions:
         path = self._current
         user = self.model.labels.get(path)
         reason = self.model.reasons.get(path)
-        infos = self.session.labels.classes()
+        infos = self._class_infos
         if reason:
             self.bars_changed.emit([], user, f"Unreadable image: {reason}")
             return
@@ -382,9 +382,7 @@ class LabelActions:
                 images=len(self.model.paths),
                 labeled=len(self.model.labels),
                 unreadable=len(self.model.reasons),
-                classes=len(self._counts)
-                if self.session is None
-                else len(self.session.labels.class_names()),
+                classes=len(self._class_infos),
                 extracted=s["extracted"],
                 total=max(s["total"], len(self.model.paths)),
                 rate=s["rate"],

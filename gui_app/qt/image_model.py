@@ -11,7 +11,7 @@ from enum import IntEnum
 from pathlib import PurePosixPath
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -40,6 +40,8 @@ class ImageListModel(QAbstractListModel):
     pixmap_for
         Called with (path) for the decoration role; returns a QPixmap or None while loading.
     """
+
+    badges_changed = Signal()  # many rows' badges changed: views repaint what they show
 
     def __init__(self, pixmap_for: Callable[[str], object] | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -246,8 +248,8 @@ class ImageListModel(QAbstractListModel):
         return [self.paths[int(i)] for i in self._view[first : last + 1]]
 
     def _changed_all(self) -> None:
-        if len(self._view):
-            self.dataChanged.emit(self.index(0), self.index(len(self._view) - 1))
+        # A dataChanged over 100,000 rows makes QListView walk every row; views repaint instead.
+        self.badges_changed.emit()
 
     def _changed_path(self, path: str) -> None:
         row = self.row_of(path)

@@ -10,6 +10,16 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class BarItem:
+    """One class in the probability bars: name, probability in [0, 1], colour, shortcut."""
+
+    name: str
+    probability: float
+    color: str
+    shortcut: int | None = None
+
+
+@dataclass(frozen=True)
 class ClassRow:
     """One class in the label panel."""
 

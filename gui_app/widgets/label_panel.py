@@ -265,21 +265,32 @@ class LabelPanel(QWidget):
 
     # ------------------------------------------------------------------ slots
     def set_classes(self, rows: list[ClassRow]) -> None:
-        """Show *rows* (in shortcut order)."""
+        """Show *rows* (in shortcut order); only counts changed -> rows updated in place."""
+        same = [(r.name, r.color, r.shortcut) for r in rows] == [
+            (r.name, r.color, r.shortcut) for r in self._rows
+        ]
         self._rows = list(rows)
+        if same:
+            for i, row in enumerate(self._rows):
+                self._fill_item(self.list.item(i), row)
+            return
         self.list.clear()
         for row in self._rows:
             item = QListWidgetItem()
-            item.setData(ROW_ROLE, row)
-            # QToolTip guesses rich text, so the plain name is escaped into markup.
-            tip = f"{row.name} — {plural(row.count, 'image')}"
-            if row.shortcut is not None:
-                tip += f" — press {row.shortcut}"
-            item.setToolTip("<p style='white-space:pre'>" + html.escape(tip) + "</p>")
-            item.setData(Qt.ItemDataRole.AccessibleTextRole, tip)
+            self._fill_item(item, row)
             self.list.addItem(item)
         self.title.setText(f"Classes ({len(self._rows)})" if self._rows else "Classes")
         self._select_current()
+
+    @staticmethod
+    def _fill_item(item: QListWidgetItem, row: ClassRow) -> None:
+        item.setData(ROW_ROLE, row)
+        # QToolTip guesses rich text, so the plain name is escaped into markup.
+        tip = f"{row.name} — {plural(row.count, 'image')}"
+        if row.shortcut is not None:
+            tip += f" — press {row.shortcut}"
+        item.setToolTip("<p style='white-space:pre'>" + html.escape(tip) + "</p>")
+        item.setData(Qt.ItemDataRole.AccessibleTextRole, tip)
 
     def set_current_label(self, name: str | None) -> None:
         """Highlight the class of the current image (None: no highlight)."""

@@ -94,6 +94,9 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         self.grid = ImageGrid()
         self.grid.setModel(self._c.model)
+        badges = getattr(self._c.model, "badges_changed", None)
+        if badges is not None:
+            badges.connect(self.grid.viewport().update)
         self.filter_combo = QComboBox()
         self.filter_combo.setToolTip("Which images the grid shows")
         self.filter_combo.setSizeAdjustPolicy(
@@ -384,8 +387,11 @@ class MainWindow(QMainWindow):
 
     def _on_classes_changed(self, rows: list[ClassRow]) -> None:
         self.label_panel.set_classes(rows)
-        self._update_assign_menu(rows)
-        self._refresh_filters()
+        key = [(r.name, r.shortcut) for r in rows]
+        if key != getattr(self, "_class_key", None):  # counts alone leave menus as they are
+            self._class_key = key
+            self._update_assign_menu(rows)
+            self._refresh_filters()
 
     def _update_assign_menu(self, rows: list[ClassRow]) -> None:
         by_key = {r.shortcut: r.name for r in rows if r.shortcut is not None}

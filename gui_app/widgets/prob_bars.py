@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import math
 import unicodedata
-from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import (
@@ -26,20 +25,12 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QStyle, QToolTip, QWidget
 
+from gui_app.qt.viewstate import BarItem
+
 DEFAULT_MESSAGE = "Label two classes to see predictions"
 
 #: Row height as a multiple of the font's line height.
 ROW_FACTOR = 1.8
-
-
-@dataclass(frozen=True)
-class BarItem:
-    """One class as displayed: name, probability in [0, 1], colour ``'#rrggbb'``, shortcut."""
-
-    name: str
-    probability: float
-    color: str
-    shortcut: int | None = None
 
 
 def format_percent(probability: float) -> str:
