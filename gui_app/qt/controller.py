@@ -207,6 +207,8 @@ class Controller(LabelActions, QObject):
         if first:
             self.model.set_labels(self.session.labels.labels())
             self.set_current_row(0)
+        else:
+            self._emit_current()  # its position ('12 / 400') counts the new images
         self._emit_status()
 
     def _on_scan_done(self, gen: int, total: int) -> None:

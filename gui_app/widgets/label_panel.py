@@ -241,7 +241,7 @@ class LabelPanel(QWidget):
                 "Label with the top suggestion (Enter / Space)",
                 self.confirm_clicked,
             ),
-            ("skip", "Skip", "Go to the next image without labelling (S)", self.skip_clicked),
+            ("skip", "Skip", "Go to the next image without labeling (S)", self.skip_clicked),
             (
                 "remove",
                 "Remove",
@@ -396,7 +396,7 @@ class LabelPanel(QWidget):
         count = row.count if row else 0
         text = (
             "Merge these classes?\n\n"
-            f"All {plural(count, 'image')} labelled “{source}” will be labelled “{target}”, "
+            f"All {plural(count, 'image')} labeled “{source}” will be labeled “{target}”, "
             f"and “{source}” will be removed."
         )
         if _confirm(self, "Merge classes", text):

@@ -367,7 +367,7 @@ class MainWindow(QMainWindow):
             return ""
         parts = [cur.path, cur.position]
         if cur.label:
-            parts.append(f"labelled {cur.label}")
+            parts.append(f"labeled {cur.label}")
         return "  ·  ".join(p for p in parts if p)
 
     def _on_preview_ready(self, path: str, image, error: str) -> None:
@@ -557,8 +557,8 @@ class MainWindow(QMainWindow):
             fm = self.fontMetrics()
             screen = self.screen().availableGeometry()
             self.resize(
-                min(fm.averageCharWidth() * 170, screen.width() * 92 // 100),
-                min(fm.height() * 46, screen.height() * 92 // 100),
+                min(fm.averageCharWidth() * 230, screen.width() * 92 // 100),
+                min(fm.height() * 70, screen.height() * 92 // 100),
             )
         state = qs.value("window/state")
         if state is not None:
