@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import re
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gui_app.core.lock import ProjectLock
 
 PROJECT_DIRNAME = ".loupe"
 
@@ -18,12 +23,16 @@ class ProjectError(Exception):
 
 def _check_writable(directory: Path) -> None:
     """Create ``directory`` if needed and prove we can write a file in it."""
+    created = not directory.exists()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=directory)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
+        if created:  # leave no empty .loupe/ behind
+            with contextlib.suppress(OSError):
+                directory.rmdir()
         reason = exc.strerror or str(exc)
         if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             reason = f"{reason} (the folder is read-only)"
@@ -39,6 +48,10 @@ def _slug(text: str) -> str:
 
 class Project:
     """Paths of one project; the stores are opened by their owners (threads differ).
+
+    The owner of a labeling session calls :meth:`acquire_lock` right after opening (and
+    :meth:`release_lock` when closing) so that a second window on the same project is refused
+    with `gui_app.core.lock.ProjectLocked` instead of writing labels concurrently.
 
     Parameters
     ----------
@@ -58,6 +71,7 @@ class Project:
             else self.root / PROJECT_DIRNAME
         )
         _check_writable(self.dir)
+        self._lock: ProjectLock | None = None
 
     @property
     def labels_path(self) -> Path:
@@ -79,6 +93,37 @@ class Project:
     @property
     def unreadable_csv(self) -> Path:
         return self.dir / "unreadable.csv"
+
+    @property
+    def lock_path(self) -> Path:
+        """``<dir>/lock``: JSON naming the window that holds the project (see lock.py)."""
+        return self.dir / "lock"
+
+    def acquire_lock(self) -> ProjectLock:
+        """Take this project's exclusive lock for the session (idempotent).
+
+        Raises
+        ------
+        gui_app.core.lock.ProjectLocked
+            Another live Loupe process has the project open (a `ProjectError`).
+        ProjectError
+            The lock file cannot be written.
+        """
+        from gui_app.core.lock import ProjectLock
+
+        if self._lock is None:
+            self._lock = ProjectLock(self.dir)
+        return self._lock.acquire()
+
+    def release_lock(self) -> None:
+        """Release the lock taken by :meth:`acquire_lock` (no-op when not held)."""
+        if self._lock is not None:
+            self._lock.release()
+
+    @property
+    def locked(self) -> bool:
+        """Whether this object currently holds the project lock."""
+        return self._lock is not None and self._lock.held
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r}, dir={str(self.dir)!r})"

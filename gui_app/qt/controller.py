@@ -62,6 +62,7 @@ class Controller(LabelActions, QObject):
         self._current = ""
         self._vector_rows = np.zeros(0, np.int64)  # image index of each vector-table row
         self._counts: Counter[str] = Counter()
+        self._pending_options: dict[str, tuple[str | None, str | None]] = {}
         self._class_infos: list = []  # ClassInfo of the open project, refreshed by _sync_classes
         self._status = dict(state="idle", device="", extracted=0, total=0, rate=0.0, eta=None)
         self._backbone_label = ""
@@ -111,10 +112,14 @@ class Controller(LabelActions, QObject):
         ``backbone``/``weights`` (command-line options) are saved as the project's choice.
         """
         self.close_project()
+        pending = self._pending_options.pop(str(folder), None)
+        if pending and backbone is None and weights is None:
+            backbone, weights = pending  # the retry after the read-only dialog keeps them
         try:
             project = Project(Path(folder), Path(project_dir) if project_dir else None)
         except ProjectError as exc:
             if Path(folder).is_dir() and project_dir is None:
+                self._pending_options[str(folder)] = (backbone, weights)
                 suggested = str(suggested_project_dir(Path(folder)))
                 self.read_only_folder.emit(str(folder), str(exc), suggested)
             else:

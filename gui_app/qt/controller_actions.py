@@ -254,19 +254,38 @@ class LabelActions:
     def cancel_extraction(self) -> None:
         self._worker.cancel()
 
+    def current_settings(self) -> dict[str, str]:
+        """Backbone, weights and learner of the open project (else the defaults)."""
+        if self.session is None:
+            s = self.settings
+            return {"backbone": s.backbone, "weights": s.weights, "learner": s.learner}
+        backbone, weights = self._project_backbone()
+        return {"backbone": backbone, "weights": weights, "learner": self.session.learner_name}
+
     def apply_settings(self, backbone: str, weights: str, learner: str) -> None:
-        """Switch backbone/weights (a separate cache) and the learner for new projects."""
+        """New defaults; for the open project another backbone extracts into its own cache
+        and another learner is rebuilt from the journal."""
+        self.settings.backbone, self.settings.weights = backbone, weights
         self.settings.learner = learner
         if self.session is None:
-            self.settings.backbone, self.settings.weights = backbone, weights
             return
+        now = self.current_settings()
         labels = self.session.labels
-        labels.set_setting("backbone", backbone)
-        labels.set_setting("weights", weights)
-        self.session.reset_vectors()
-        self._vector_rows = np.zeros(0, np.int64)
-        self.model.set_predictions(np.zeros(0, np.int64), np.zeros((0, 0)), [])
-        self._start_extraction()
+        if learner != now["learner"]:
+            labels.set_setting("learner", learner)
+            self.session.learner_name = learner
+            self.session.needs_rebuild = True
+            if self.session.ready_to_rebuild:
+                self._rebuild()
+            self._rescore_timer.start()
+        if (backbone, weights) != (now["backbone"], now["weights"]):
+            labels.set_setting("backbone", backbone)
+            labels.set_setting("weights", weights)
+            self.session.reset_vectors()
+            self._vector_rows = np.zeros(0, np.int64)
+            self.model.set_predictions(np.zeros(0, np.int64), np.zeros((0, 0)), [])
+            self._start_extraction()
+        self._emit_status()
 
     # -- re-scoring (chunked so the event loop never stalls) ------------------------------
     def _start_rescore(self) -> None:

@@ -73,7 +73,8 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         apply_platform_style()
         self._c = controller
-        self._qs = QSettings("Loupe", "Loupe")
+        settings = getattr(controller, "settings", None)
+        self._qs = getattr(settings, "q", None) or QSettings("Loupe", "Loupe")
         self._folder = ""
         self._current: CurrentImage | None = None
         self._unreadable: list[tuple[str, str]] = []
@@ -517,12 +518,12 @@ class MainWindow(QMainWindow):
         self._unreadable_dialog.raise_()
 
     def _open_settings(self) -> None:
-        s = self._c.settings
+        now = self._c.current_settings()
         dialog = SettingsDialog(
             self,
-            s.backbone,
-            s.weights,
-            s.learner,
+            now["backbone"],
+            now["weights"],
+            now["learner"],
             "next-unlabeled" if self.a_next_unlabeled.isChecked() else "next",
         )
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
@@ -532,7 +533,11 @@ class MainWindow(QMainWindow):
         (self.a_next_unlabeled if v["advance"] == "next-unlabeled" else self.a_next).setChecked(
             True
         )
-        if (v["backbone"], v["weights"], v["learner"]) != (s.backbone, s.weights, s.learner):
+        if (v["backbone"], v["weights"], v["learner"]) != (
+            now["backbone"],
+            now["weights"],
+            now["learner"],
+        ):
             self._c.apply_settings(v["backbone"], v["weights"], v["learner"])
 
     def shortcut_rows(self) -> list[tuple[str, str]]:

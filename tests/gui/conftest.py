@@ -90,3 +90,18 @@ def _dangling_threads() -> Iterator[ThreadWatch]:
 def thread_watch(_dangling_threads: ThreadWatch) -> ThreadWatch:
     """The running test's :class:`ThreadWatch` (to assert on leaks directly)."""
     return _dangling_threads
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """Collect the window's error dialogs instead of blocking on them."""
+    from PySide6.QtWidgets import QMessageBox
+
+    seen: list[str] = []
+
+    def warning(parent, title, text, *args, **kwargs):
+        seen.append(f"{title}: {text}")
+        return QMessageBox.StandardButton.Ok
+
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(warning))
+    return seen

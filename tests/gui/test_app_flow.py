@@ -8,50 +8,14 @@ reopen and find everything as it was.
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import Qt
 
-from gui_app.qt.controller import Controller
 from gui_app.qt.image_model import Roles
-from gui_app.qt.settings import AppSettings
-from gui_app.widgets.main_window import MainWindow
+from tests.gui.apphelpers import close_window, open_window
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    """Collect error dialogs instead of blocking on them."""
-    seen: list[str] = []
-
-    def warning(parent, title, text, *args, **kwargs):
-        seen.append(f"{title}: {text}")
-        return QMessageBox.StandardButton.Ok
-
-    monkeypatch.setattr(QMessageBox, "warning", staticmethod(warning))
-    return seen
-
-
-def open_window(qtbot, tmp_path: Path, folder: Path, backbone: Path | None):
-    ini = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    controller = Controller(AppSettings(ini))
-    window = MainWindow(controller)
-    qtbot.addWidget(window)
-    window.resize(1280, 800)
-    window.show()
-    controller.open_folder(str(folder), backbone=str(backbone) if backbone else None)
-    qtbot.waitUntil(lambda: controller.model.rowCount() == 12, timeout=20000)
-    qtbot.waitUntil(lambda: controller._status["state"] == "done", timeout=60000)
-    window.grid.setFocus()
-    return controller, window
-
-
-def close_window(qtbot, window, controller) -> None:
-    window.close()
-    assert not controller._thread.isRunning()
 
 
 def press(qtbot, window, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:

@@ -1,0 +1,419 @@
+"""Exports that involve the learner: predictions CSV, river pickle, portable weights, Keras, TFLite.
+
+Portable weights (``weights.npz`` + ``model.json``) need numpy alone and no pickle. The Keras
+model takes raw RGB 0-255 float32 images of the backbone's input size and returns the learner's
+probabilities: backbone normalisation, backbone, standardisation and the linear head are all
+built from standard Keras layers (no Lambda, no custom class), so ``keras.saving.load_model``
+opens it anywhere. TensorFlow/Keras/LiteRT are imported lazily inside the functions that need
+them, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from gui_app.core.backbones import BackboneSpec, build_model, preprocess
+from gui_app.core.export import ExportError, atomic_write
+from gui_app.core.learner import LearnerError, OnlineLearner
+
+PORTABLE_FORMAT = "loupe-portable-linear"
+PORTABLE_VERSION = 1
+CLASSIFIER_FORMAT = "loupe-classifier"
+SIGMOID_CLAMP = 30.0  # river's sigmoid is exactly 0 below -30 and 1 above +30
+TFLITE_TOLERANCE = 1e-3
+_TINY_STD = 1e-6  # below it, divide in the head's kernel instead of Keras' Normalization
+_MASK_PENALTY = 1e4  # added to the log-probability of a clamped class: exp(-1e4) == 0
+_PROBABILITY_TEXT = {
+    "ovr-logistic": (
+        "s = (x - mean) / scale, with s = 0 where scale == 0; z = coef @ s + intercept; "
+        "p_c = 1 / (1 + exp(-z_c)), set to 0 where z_c < -30 and to 1 where z_c > 30; "
+        "p = p / sum(p), or 1/C for every class when sum(p) == 0 (river's one-vs-rest)"
+    ),
+    "softmax": (
+        "s = (x - mean) / scale, with s = 0 where scale == 0; z = coef @ s + intercept; "
+        "p = exp(z - max(z)) / sum(exp(z - max(z)))"
+    ),
+}
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def export_predictions(
+    source: Any, learner: OnlineLearner, out: Path, threshold: float = 0.0
+) -> int:
+    """Write ``path, predicted, <one probability column per class>`` for every image.
+
+    Parameters
+    ----------
+    source
+        A :class:`~gui_app.core.store.FeatureStore` (streamed with
+        :func:`~gui_app.core.training.iter_predictions`) or any iterable of ``(paths, vectors)``.
+    learner
+        A learner that can predict; the columns follow ``learner.classes``.
+    threshold
+        ``predicted`` is ``unknown`` when the top probability is below it.
+
+    Returns
+    -------
+    int
+        Rows written (the file is replaced atomically at the end).
+    """
+    if not learner.can_predict():
+        raise LearnerError("the model has learned fewer than two classes")
+    if hasattr(source, "iter_blocks"):
+        from gui_app.core.training import iter_predictions
+
+        scored: Iterable[tuple[Sequence[str], np.ndarray]] = iter_predictions(source, learner)
+    else:
+        scored = ((paths, learner.score_many(vectors)) for paths, vectors in source)
+    classes = list(learner.classes)
+    rows = 0
+
+    def write(fh: IO[str]) -> None:
+        nonlocal rows
+        writer = csv.writer(fh)
+        writer.writerow(["path", "predicted", *classes])
+        for paths, probs in scored:
+            if len(paths) == 0:
+                continue
+            best = probs.argmax(axis=1)
+            for path, row, b in zip(paths, probs, best, strict=True):
+                label = classes[b] if row[b] >= threshold else "unknown"
+                writer.writerow([path, label, *(f"{p:.6f}" for p in row)])
+                rows += 1
+
+    atomic_write(Path(out), write)
+    return rows
+
+
+# --------------------------------------------------------------------------- pickle + portable
+
+
+def export_pickle(learner: OnlineLearner, out: Path) -> Path:
+    """The river learner as a pickle (what ``model.pkl`` holds; :meth:`OnlineLearner.load`)."""
+    learner.save(Path(out))
+    return Path(out)
+
+
+def linear_params(learner: OnlineLearner) -> dict[str, Any]:
+    """:meth:`OnlineLearner.export_linear`, or `ExportError` saying why there is none."""
+    params = learner.export_linear()
+    if params is None:
+        if learner.name not in ("logistic", "softmax"):
+            raise ExportError(
+                f"portable export needs a linear learner (logistic or softmax), not {learner.name}"
+            )
+        raise ExportError("nothing to export yet: the model has learned fewer than two classes")
+    return params
+
+
+@dataclass(frozen=True, eq=False)
+class PortableModel:
+    """A linear classifier read by :func:`load_portable` (numpy only)."""
+
+    classes: list[str]
+    kind: str  # 'ovr-logistic' or 'softmax'
+    mean: np.ndarray  # (D,)
+    scale: np.ndarray  # (D,) standard deviation; 0 drops the feature
+    coef: np.ndarray  # (C, D)
+    intercept: np.ndarray  # (C,)
+    backbone_id: str
+    meta: dict[str, Any]
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.mean.shape[0])
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """``(N, C)`` float64 probabilities, columns in :attr:`classes` order."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X[None, :]
+        if X.ndim != 2 or X.shape[1] != self.feature_dim:
+            raise ValueError(f"expected (N, {self.feature_dim}) features, got {X.shape}")
+        inv = np.zeros_like(self.scale)
+        np.divide(1.0, self.scale, out=inv, where=self.scale != 0.0)
+        z = ((X - self.mean) * inv) @ self.coef.T + self.intercept
+        if self.kind == "softmax":
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+        with np.errstate(over="ignore"):
+            p = 1.0 / (1.0 + np.exp(-z))
+        p[z < -SIGMOID_CLAMP] = 0.0
+        p[z > SIGMOID_CLAMP] = 1.0
+        total = p.sum(axis=1, keepdims=True)
+        dead = total[:, 0] == 0.0
+        p[dead] = 1.0
+        total[dead] = p.shape[1]
+        return p / total
+
+
+def export_portable(learner: OnlineLearner, backbone_id: str, out_dir: Path) -> Path:
+    """Write ``weights.npz`` (mean, scale, coef, intercept) and ``model.json`` into ``out_dir``.
+
+    ``model.json`` names the format, the learned classes (rows of ``coef``), the backbone id
+    the features come from, the kind, the feature dimension and the probability formula in
+    words. Known classes the learner has not learned yet are listed as ``unlearned_classes``
+    (probability 0). Raises `ExportError` for a non-linear or untrained learner.
+    """
+    p = linear_params(learner)
+    out_dir = Path(out_dir)
+    arrays = {k: np.asarray(p[k], dtype=np.float64) for k in ("mean", "scale", "coef", "intercept")}
+    meta = {
+        "format": PORTABLE_FORMAT,
+        "version": PORTABLE_VERSION,
+        "kind": p["kind"],
+        "classes": list(p["classes"]),
+        "unlearned_classes": [c for c in learner.classes if c not in p["classes"]],
+        "backbone_id": backbone_id,
+        "feature_dim": int(arrays["mean"].shape[0]),
+        "weights": "weights.npz: mean (D,), scale (D,), coef (C, D), intercept (C,), float64",
+        "probabilities": _PROBABILITY_TEXT[p["kind"]],
+    }
+    atomic_write(out_dir / "weights.npz", lambda fh: np.savez(fh, **arrays), binary=True)
+    text = json.dumps(meta, ensure_ascii=False, indent=1) + "\n"
+    atomic_write(out_dir / "model.json", lambda fh: fh.write(text))
+    return out_dir
+
+
+def load_portable(directory: Path) -> PortableModel:
+    """Read a model written by :func:`export_portable` (``np.load(allow_pickle=False)``).
+
+    Raises
+    ------
+    ExportError
+        Missing or unreadable files, another format, or arrays of inconsistent shapes.
+    """
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"cannot read portable model in {directory}: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != PORTABLE_FORMAT:
+        raise ExportError(f"{directory / 'model.json'} is not a Loupe portable model")
+    if meta.get("version") != PORTABLE_VERSION or meta.get("kind") not in _PROBABILITY_TEXT:
+        raise ExportError(f"{directory} holds an unsupported portable model version or kind")
+    try:
+        with np.load(directory / "weights.npz", allow_pickle=False) as npz:
+            arrays = {k: np.asarray(npz[k], dtype=np.float64)
+                      for k in ("mean", "scale", "coef", "intercept")}  # fmt: skip
+    except (OSError, ValueError, KeyError) as exc:
+        raise ExportError(f"cannot read portable model weights in {directory}: {exc}") from exc
+    classes = meta.get("classes")
+    c, d = len(classes or []), arrays["mean"].shape[0] if arrays["mean"].ndim == 1 else -1
+    expected = {"mean": (d,), "scale": (d,), "coef": (c, d), "intercept": (c,)}
+    if (
+        not isinstance(classes, list)
+        or c < 2
+        or any(arrays[k].shape != shape for k, shape in expected.items())
+        or not all(np.isfinite(a).all() for a in arrays.values())
+        or (arrays["scale"] < 0).any()
+    ):
+        raise ExportError(f"portable model in {directory} is damaged (inconsistent arrays)")
+    backbone_id = str(meta.get("backbone_id", ""))
+    return PortableModel([str(x) for x in classes], meta["kind"], **arrays,
+                         backbone_id=backbone_id, meta=meta)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- Keras + TFLite
+
+
+def _keras() -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    return keras
+
+
+def preprocess_mode(spec: BackboneSpec) -> str:
+    """Which of :func:`preprocess`'s mappings ``spec`` uses, found by probing it.
+
+    Returns ``'identity'``, ``'tf'`` (``x / 127.5 - 1``) or ``'caffe'`` (BGR minus the ImageNet
+    mean); probing keeps this in step with :mod:`~gui_app.core.backbones` without reading its
+    private tables.
+    """
+    probe = np.array([[[[0.0, 100.0, 255.0], [17.0, 3.0, 240.0]]]], np.float32)
+    got = preprocess(spec, probe)
+    candidates = {
+        "identity": probe,
+        "tf": probe / np.float32(127.5) - np.float32(1.0),
+        "caffe": probe[..., ::-1] - np.array([103.939, 116.779, 123.68], np.float32),
+    }
+    for mode, want in candidates.items():
+        if np.allclose(got, want, rtol=0, atol=1e-4):
+            return mode
+    raise ExportError(f"cannot express the preprocessing of {spec.label} as Keras layers")
+
+
+def preprocessing_block(spec: BackboneSpec, x: Any) -> Any:
+    """Apply :func:`preprocess` to a symbolic Keras tensor of raw RGB 0-255 with Keras layers."""
+    keras = _keras()
+    mode = preprocess_mode(spec)
+    if mode == "tf":
+        return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(x)
+    if mode == "caffe":  # RGB -> BGR and minus the mean: a fixed, exact 3x3 linear map
+        layer = keras.layers.Dense(3, name="preprocess", trainable=False)
+        y = layer(x)
+        perm = np.eye(3, dtype=np.float32)[::-1]  # output channel j = input channel 2 - j
+        layer.set_weights([perm, -np.array([103.939, 116.779, 123.68], np.float32)])
+        return y
+    return x
+
+
+def probability_head(features: Any, p: dict[str, Any]) -> Any:
+    """Standardise + linear head + the learner's probability formula, on a symbolic tensor.
+
+    ``p`` is :meth:`OnlineLearner.export_linear`'s dict (``kind``, ``classes``, ``mean``,
+    ``scale``, ``coef``, ``intercept``).
+    """
+    layers, n_classes = _keras().layers, len(p["classes"])
+    std = np.asarray(p["scale"], np.float64)
+    normal = std >= _TINY_STD
+    variance = np.where(normal, std**2, 1.0)
+    column = np.where(normal, 1.0, np.divide(1.0, std, out=np.zeros_like(std), where=std > 0))
+    kernel = (np.asarray(p["coef"], np.float64) * column).T.astype(np.float32)
+    x = layers.Normalization(mean=np.asarray(p["mean"]).tolist(), variance=variance.tolist(),
+                             name="standardise")(features)  # fmt: skip
+    logits = layers.Dense(n_classes, name="logits", trainable=False)
+    z = logits(x)
+    logits.set_weights([kernel, np.asarray(p["intercept"], np.float32)])
+    if p["kind"] == "softmax":
+        return layers.Softmax(name="probabilities")(z)
+    # One-vs-rest: p_c / sum(p) == softmax(log sigmoid(z)). Classes river clamps to 0 (z < -30)
+    # get a -1e4 penalty; when all are clamped, everything is multiplied by 0: uniform.
+    log_p = layers.Activation("log_sigmoid", name="ovr_log_sigmoid")(z)
+    shifted = layers.Rescaling(1.0, offset=SIGMOID_CLAMP + 1.0, name="ovr_shift")(z)
+    below_one = float(np.nextafter(np.float32(1.0), np.float32(0.0)))  # z >= -30 <=> shifted >= 1
+    kept = layers.ReLU(max_value=1.0, threshold=below_one, name="ovr_kept")(shifted)
+    count = layers.Dense(1, use_bias=False, name="ovr_count", trainable=False)
+    n_kept = count(kept)
+    count.set_weights([np.ones((n_classes, 1), np.float32)])
+    none_kept = layers.ReLU(max_value=1.0, name="ovr_none_kept")(
+        layers.Rescaling(-1.0, offset=1.0, name="ovr_one_minus_count")(n_kept)
+    )
+    spread = layers.Dense(n_classes, name="ovr_any_kept", trainable=False)  # 1 - none_kept
+    any_kept = spread(none_kept)
+    spread.set_weights([-np.ones((1, n_classes), np.float32), np.ones(n_classes, np.float32)])
+    penalty = layers.Rescaling(_MASK_PENALTY, offset=-_MASK_PENALTY, name="ovr_penalty")(kept)
+    masked = layers.Add(name="ovr_masked")([log_p, penalty])
+    gated = layers.Multiply(name="ovr_gated")([masked, any_kept])
+    return layers.Softmax(name="probabilities")(gated)
+
+
+def build_classifier(spec: BackboneSpec, learner: OnlineLearner, backbone: Any = None) -> Any:
+    """The Keras model ``raw RGB 0-255 (N, H, W, 3) float32 -> (N, C) probabilities``.
+
+    ``backbone`` is an already built :func:`build_model` result (built from ``spec`` if None).
+    Columns follow the learned classes (``learner.export_linear()["classes"]``).
+    """
+    p = linear_params(learner)
+    keras = _keras()
+    backbone = build_model(spec) if backbone is None else backbone
+    inp = keras.Input((*spec.input_size, 3), dtype="float32", name="images")
+    features = backbone(preprocessing_block(spec, inp))
+    if int(features.shape[-1]) != p["mean"].shape[0]:
+        raise ExportError(
+            f"the backbone outputs {features.shape[-1]} features but the model was trained on "
+            f"{p['mean'].shape[0]}; export with the backbone the features came from"
+        )
+    return keras.Model(inp, probability_head(features, p), name="loupe_classifier")
+
+
+def classifier_metadata(spec: BackboneSpec, learner: OnlineLearner) -> dict[str, Any]:
+    """What the JSON sidecar of an exported Keras/TFLite classifier says (classes, input...)."""
+    p = linear_params(learner)
+    h, w = spec.input_size
+    return {
+        "format": CLASSIFIER_FORMAT,
+        "version": 1,
+        "kind": p["kind"],
+        "classes": list(p["classes"]),
+        "backbone_id": spec.id,
+        "backbone": spec.label,
+        "input": f"float32 (N, {h}, {w}, 3): RGB 0-255, resized like Loupe (cv2 INTER_AREA when "
+        "shrinking, INTER_LINEAR otherwise)",
+        "output": "float32 (N, C) probabilities, columns in 'classes' order",
+    }
+
+
+def metadata_path(model_path: Path) -> Path:
+    """The JSON sidecar (classes, input, backbone) of an exported model: ``<name>.json``."""
+    return Path(model_path).with_name(Path(model_path).name + ".json")
+
+
+def _with_suffix(path: Path, suffix: str) -> Path:
+    path = Path(path)
+    return path if path.name.lower().endswith(suffix) else path.with_name(path.name + suffix)
+
+
+def export_keras(
+    spec: BackboneSpec, learner: OnlineLearner, out: Path, backbone: Any = None
+) -> Path:
+    """Save :func:`build_classifier` as ``.keras`` (suffix added if missing) + its JSON sidecar.
+
+    Returns the model path. Raises `ExportError` for a non-linear or untrained learner.
+    """
+    out = _with_suffix(out, ".keras")
+    model = build_classifier(spec, learner, backbone)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.keras")  # Keras insists on .keras
+    try:
+        model.save(str(tmp))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    text = json.dumps(classifier_metadata(spec, learner), ensure_ascii=False, indent=1) + "\n"
+    atomic_write(metadata_path(out), lambda fh: fh.write(text))
+    return out
+
+
+def export_tflite(source: Path | Any, out: Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Convert an exported Keras classifier (a ``.keras`` path or the model) to float32 TFLite.
+
+    Uses :func:`gui_app.core.engines.convert_to_tflite` (SavedModel export, then
+    ``TFLiteConverter.from_saved_model``), checks the result against Keras on two random
+    images (max abs diff <= 1e-3, when LiteRT is installed) and writes ``out`` (``.tflite``
+    added if missing) atomically. The sidecar is ``metadata`` (see
+    :func:`classifier_metadata`) or, by default, a ``.keras`` source's sidecar.
+    """
+    from gui_app.core.engines import LiteRTEngine, convert_to_tflite
+
+    keras = _keras()
+    out = _with_suffix(out, ".tflite")
+    sidecar = None if metadata is None else json.dumps(metadata, ensure_ascii=False, indent=1)
+    if isinstance(source, str | os.PathLike):
+        src = Path(source)
+        try:
+            model = keras.saving.load_model(str(src), compile=False)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise ExportError(f"cannot load Keras model {src}: {exc}") from exc
+        if sidecar is None and metadata_path(src).is_file():
+            sidecar = metadata_path(src).read_text(encoding="utf-8")
+    else:
+        model = source
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:3]):
+        raise ExportError(f"expected a model taking (N, H, W, 3) images, got input {shape}")
+    content = convert_to_tflite(model, (shape[1], shape[2]))
+    try:
+        engine = LiteRTEngine(content, num_threads=1)
+    except ImportError:
+        engine = None  # LiteRT is not installed (e.g. Windows): convert without checking
+    if engine is not None:
+        x = np.random.default_rng(0).uniform(0, 255, (2, *shape[1:])).astype(np.float32)
+        diff = float(np.max(np.abs(engine(x) - np.asarray(model(x), np.float32))))
+        if not diff <= TFLITE_TOLERANCE:
+            raise ExportError(f"the TFLite model disagrees with Keras (max abs diff {diff:.3g})")
+    atomic_write(out, lambda fh: fh.write(content), binary=True)
+    if sidecar is not None:
+        atomic_write(metadata_path(out), lambda fh: fh.write(sidecar))
+    return out

@@ -1,0 +1,122 @@
+"""The window under trouble: closing mid-extraction, read-only folders, bad images and backbones."""
+
+from __future__ import annotations
+
+import errno
+import tempfile
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from gui_app.core.backbones import resolve_backbone
+from gui_app.core.store import FeatureStore
+from gui_app.qt.image_model import Roles
+from tests.conftest import write_class_images
+from tests.gui.apphelpers import close_window, open_window
+
+pytestmark = pytest.mark.slow
+
+
+def test_closing_during_extraction_stops_cleanly(qtbot, tmp_path, tiny_backbone, errors):
+    folder = tmp_path / "many"
+    write_class_images(folder, per_class=150, size=64)
+    controller, window = open_window(qtbot, tmp_path, folder, tiny_backbone, wait=False)
+    qtbot.waitUntil(lambda: controller._status["state"] in ("loading model", "extracting"))
+    close_window(qtbot, window, controller)  # asserts the feature thread has stopped
+    spec = resolve_backbone(str(tiny_backbone))
+    with FeatureStore(folder / ".loupe" / "features.h5", spec.id, 16) as store:
+        assert store.recovery_message is None
+        assert len(store) <= 300
+    # Reopening resumes from the cache and completes.
+    controller, window = open_window(qtbot, tmp_path, folder, None)
+    assert len(controller.session.vectors) == 300 and errors == []
+    close_window(qtbot, window, controller)
+
+
+def test_read_only_folder_offers_another_location(
+    qtbot, tmp_path, class_images, tiny_backbone, monkeypatch, errors
+):
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir).is_relative_to(class_images):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    elsewhere = tmp_path / "elsewhere"
+    asked = []
+
+    def ask(parent, folder, reason, suggested):
+        asked.append((folder, reason, suggested))
+        return str(elsewhere)
+
+    monkeypatch.setattr("gui_app.widgets.main_window.ask_project_location", ask)
+    controller, window = open_window(qtbot, tmp_path, class_images, tiny_backbone, wait=False)
+    assert asked and "read-only" in asked[0][1]
+    qtbot.waitUntil(lambda: controller._status["state"] == "done", timeout=60000)
+    assert controller.session.project.dir == elsewhere.resolve()
+    assert (elsewhere / "labels.sqlite").is_file() and not (class_images / ".loupe").exists()
+    close_window(qtbot, window, controller)
+
+
+def test_unreadable_images_are_listed_with_reasons(qtbot, tmp_path, class_images, tiny_backbone):
+    (class_images / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")
+    (class_images / "empty.png").write_bytes(b"")
+    controller, window = open_window(qtbot, tmp_path, class_images, tiny_backbone)
+    model = controller.model
+    assert set(model.reasons) == {"broken.jpg", "empty.png"}
+    assert model.reasons["empty.png"] == "empty file (0 bytes)"
+    row = model.row_of("empty.png")
+    assert model.data(model.index(row), Roles.REASON) == "empty file (0 bytes)"
+    assert "Unreadable: empty file" in model.data(model.index(row), Qt.ItemDataRole.ToolTipRole)
+    controller.set_current_row(row)
+    assert "Unreadable image" in window.bars.message()
+    controller.set_filter("unreadable")
+    assert model.rowCount() == 2
+    from PySide6.QtWidgets import QLabel
+
+    status = " ".join(label.text() for label in window.status.findChildren(QLabel))
+    assert "2 unreadable" in status
+    assert sorted(p for p, _ in window._unreadable) == ["broken.jpg", "empty.png"]
+    close_window(qtbot, window, controller)
+
+
+def test_backbone_error_is_shown_in_the_window(qtbot, tmp_path, class_images, errors):
+    missing = tmp_path / "gone.keras"
+    controller, window = open_window(qtbot, tmp_path, class_images, missing)
+    assert any("gone.keras" in e for e in errors), errors
+    assert controller._status["state"] == "error"
+    assert controller.model.rowCount() == 12  # the images are still browsable
+    close_window(qtbot, window, controller)
+
+
+def test_filters_sorts_and_next_unlabeled(qtbot, tmp_path, class_images, tiny_backbone):
+    controller, window = open_window(qtbot, tmp_path, class_images, tiny_backbone)
+    model = controller.model
+    controller.set_advance("next-unlabeled")
+    controller.set_current_row(model.row_of("cat.0.jpg"))
+    controller.assign_class("cat")
+    controller.set_current_row(model.row_of("dog.0.jpg"))
+    controller.assign_class("dog")
+    assert controller._current == "dog.1.jpg"
+    controller.set_current_row(model.row_of("cat.1.jpg"))
+    controller.assign_class("cat")
+    assert controller._current == "cat.2.jpg"  # cat.1 done, the next unlabeled one
+    qtbot.waitUntil(
+        lambda: model.data(model.index(model.row_of("dog.5.jpg")), Roles.PREDICTION) is not None
+    )
+    controller.set_filter("labeled")
+    assert model.rowCount() == 3
+    controller.set_filter("class", "dog")
+    assert [model.path_at(r) for r in range(model.rowCount())] == ["dog.0.jpg"]
+    controller.set_filter("all")
+    controller.set_sort("confidence")
+    confidences = [model.data(model.index(r), Roles.CONFIDENCE) for r in range(model.rowCount())]
+    assert confidences == sorted(confidences)
+    controller.set_filter("prediction", "dog")
+    assert all(
+        model.data(model.index(r), Roles.PREDICTION) == "dog" for r in range(model.rowCount())
+    )
+    close_window(qtbot, window, controller)
