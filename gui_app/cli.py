@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gui_app import __version__
 
-SUBCOMMANDS = ("extract", "train", "predict", "evaluate")
+SUBCOMMANDS = ("extract", "train", "predict", "evaluate", "export")
 
 
 class CliError(Exception):
@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-from", required=True)
     p.add_argument("--model", type=Path, required=True)
     _add_backbone_options(p)
+
+    from gui_app.export_command import add_parser
+
+    add_parser(sub)
     return parser
 
 
@@ -105,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             args = build_parser().parse_args(argv)
+            if args.command == "export":
+                from gui_app.export_command import run_export
+
+                return run_export(args)
             from gui_app import commands
 
             return getattr(commands, f"run_{args.command}")(args)

@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from gui_app.core.backbones import DEFAULT_BACKBONE, BackboneError, BackboneSpec, resolve_backbone
+from gui_app.core.export import ExportError
 from gui_app.core.images import DEFAULT_MAX_PIXELS, ImageError, scan_images
 from gui_app.core.labels import LabelError
 from gui_app.core.learner import LearnerError, OnlineLearner
@@ -27,6 +28,7 @@ from gui_app.core.training import (
 
 USER_ERRORS = (
     BackboneError,
+    ExportError,
     ImageError,
     LabelError,
     LearnerError,
@@ -72,6 +74,7 @@ def run_extract(args: argparse.Namespace) -> int:
         csv_path = out.with_name(out.stem + ".unreadable.csv")
     else:
         project = Project(folder, args.project_dir)
+        _remember_backbone(project, args)
         out, engines_dir, csv_path = (
             project.features_path,
             project.engines_dir,
@@ -106,6 +109,21 @@ def run_extract(args: argparse.Namespace) -> int:
         _note(f"{report.extracted / report.seconds:.1f} images/s with {report.engine}")
     print(report.summary(), flush=True)
     return 0
+
+
+def _remember_backbone(project: Project, args: argparse.Namespace) -> None:
+    """The project keeps the backbone it was extracted with (window, export and train use it)."""
+    from gui_app.core.labels import LabelStore
+
+    backbone = args.backbone or DEFAULT_BACKBONE
+    if backbone.endswith(".keras"):
+        backbone = str(Path(backbone).expanduser().resolve())
+    weights = args.weights or "imagenet"
+    if weights not in ("imagenet", "none"):
+        weights = str(Path(weights).expanduser().resolve())
+    with LabelStore(project.labels_path) as labels:
+        labels.set_setting("backbone", backbone)
+        labels.set_setting("weights", weights)
 
 
 def _extract_with_bar(root, todo, spec, store, engine, report, args) -> None:

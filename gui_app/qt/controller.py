@@ -19,6 +19,8 @@ from gui_app.core.learner import LearnerError
 from gui_app.core.project import Project, ProjectError
 from gui_app.core.session import LabelingSession
 from gui_app.qt.controller_actions import LabelActions
+from gui_app.qt.controller_exports import ExportActions
+from gui_app.qt.exporter import Exporter
 from gui_app.qt.feature_worker import FeatureWorker, JobRequest
 from gui_app.qt.image_model import ImageListModel
 from gui_app.qt.preview import PreviewLoader
@@ -32,7 +34,7 @@ SPARE_DELAY_MS = 40  # after the bars are painted
 EMPTY_BARS = "Label two classes to see predictions"
 
 
-class Controller(LabelActions, QObject):
+class Controller(LabelActions, ExportActions, QObject):
     """Owns the session, the grid model, the feature thread and the thumbnail loader."""
 
     project_opened = Signal(str)
@@ -56,6 +58,9 @@ class Controller(LabelActions, QObject):
         self.thumbnails = ThumbnailLoader(size=160, parent=self)
         self.model = ImageListModel(self._pixmap_for, self)
         self.previews = PreviewLoader(self)
+        self.exporter = Exporter(self)
+        self.exporter.finished.connect(self._on_export_done)
+        self.exporter.failed.connect(self._on_export_failed)
         self.session: LabelingSession | None = None
         self.advance_mode = self.settings.advance
         self._generation = 0
@@ -202,6 +207,7 @@ class Controller(LabelActions, QObject):
         self._thread.wait()
         self.thumbnails.shutdown()
         self.previews.shutdown()
+        self.exporter.shutdown()
 
     # -- worker callbacks -----------------------------------------------------------------
     def _on_scan_chunk(self, gen: int, paths: list[str]) -> None:

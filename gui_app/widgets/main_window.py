@@ -44,6 +44,7 @@ from gui_app.widgets.dialogs import (
     shortcut_rows,
     show_about,
 )
+from gui_app.widgets.export_menu import build_export_menu
 from gui_app.widgets.image_grid import DEFAULT_THUMB, EmptyGridState, ImageGrid
 from gui_app.widgets.image_view import ImageView
 from gui_app.widgets.label_panel import LabelPanel
@@ -223,6 +224,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         m.addAction(self.a_close)
         m.addSeparator()
+        m.addMenu(build_export_menu(self, self._c))
         m.addAction(self.a_unreadable)
         m.addAction(self.a_settings)
         m.addSeparator()

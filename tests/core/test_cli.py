@@ -186,3 +186,38 @@ def test_killed_extract_resumes_and_truncated_cache_is_rebuilt(tmp_path, tiny_ba
     assert "feature cache was damaged" in rebuilt.stderr
     assert last_line(rebuilt) == "images: 300  extracted: 300  cached: 0  unreadable: 0"
     assert list((folder / ".loupe").glob("features.h5.damaged-*"))
+
+
+def test_export_labels_predictions_folders_and_model(class_images, tiny_backbone, tmp_path):
+    from gui_app.core.export import import_labels
+    from gui_app.core.export_model import load_portable
+    from gui_app.core.labels import LabelStore
+
+    assert loupe("extract", str(class_images), "--backbone", str(tiny_backbone)).returncode == 0
+    with LabelStore(class_images / ".loupe" / "labels.sqlite") as labels:
+        for i in range(3):
+            labels.set_label(f"cat.{i}.jpg", "cat")
+            labels.set_label(f"dog.{i}.jpg", "dog")
+
+    out = tmp_path / "exports"
+    result = loupe("export", str(class_images), "--what", "labels", "--out", str(out / "l.json"))
+    assert result.returncode == 0, result.stderr
+    assert import_labels(out / "l.json") == {
+        **{f"cat.{i}.jpg": "cat" for i in range(3)},
+        **{f"dog.{i}.jpg": "dog" for i in range(3)},
+    }
+    result = loupe("export", str(class_images), "--what", "folders", "--out", str(out / "f"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (out / "f" / "dog").iterdir()) == [
+        f"dog.{i}.jpg" for i in range(3)
+    ]
+    result = loupe(
+        "export", str(class_images), "--what", "predictions", "--out", str(out / "p.csv")
+    )
+    assert result.returncode == 0, result.stderr
+    assert len((out / "p.csv").read_text().splitlines()) == 13
+    result = loupe("export", str(class_images), "--what", "model", "--out", str(out / "m"))
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in (out / "m").iterdir()}
+    assert {"model.pkl", "portable", "classifier.keras", "classifier.tflite"} <= names
+    assert load_portable(out / "m" / "portable").classes == ["cat", "dog"]

@@ -56,6 +56,8 @@ def _fresh_name(rng: random.Random, names: list[str]) -> str:
 def _act(session, rng: random.Random, paths: list[str]):
     """One random valid action (never one that fails: see the orphan-undo-snapshot report)."""
     names = session.labels.class_names()
+    if rng.random() < 0.3:
+        session.prepare_undo()  # what the window does in idle time between actions
     r = rng.random()
     if r < 0.10:
         session.save_snapshot()

@@ -41,11 +41,14 @@ def _child(*args: str) -> subprocess.Popen:
     )
 
 
-def _store_trial(tmp_path: Path, kill_at: int, when: str) -> tuple[str, int, int]:
-    path = tmp_path / f"features-{kill_at}-{when}.h5"
+def _run_writer(path: Path, kill_at: int, when: str) -> tuple[int, str, str]:
     proc = _child("store", str(path), str(kill_at), when)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == -signal.SIGKILL, err
+    return proc.returncode, out, err
+
+
+def _store_trial(path: Path, returncode: int, out: str, err: str) -> tuple[str, int, int]:
+    assert returncode == -signal.SIGKILL, err
     printed = [int(n) for n in re.findall(r"^committed (\d+)$", out, re.M)]
     promised = max(printed, default=0)
 
@@ -72,8 +75,12 @@ def test_kill_at_every_commit_phase_of_the_feature_store(tmp_path: Path) -> None
     # Flush 1 creates the table; each append then flushes rows, commit, and every third one
     # also the buffered failure record first: the kills cover every phase several times.
     phases = [(k, when) for k in range(1, scaled(11) + 1) for when in ("before", "after")]
+    paths = [tmp_path / f"features-{k}-{when}.h5" for k, when in phases]
+    # The writers run in parallel; the files are checked afterwards, one by one: a Popen
+    # forking while this process has an HDF5 file open would briefly share its file lock.
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda p: _store_trial(tmp_path, *p), phases))
+        runs = list(pool.map(lambda job: _run_writer(job[0], *job[1]), zip(paths, phases)))
+    results = [_store_trial(path, *run) for path, run in zip(paths, runs, strict=True)]
     outcomes = [r[0] for r in results]
     print(dict(zip(phases, results, strict=True)))
     assert outcomes.count("intact") >= len(phases) - 2  # only a kill during creation rebuilds
