@@ -120,3 +120,22 @@ def test_filters_sorts_and_next_unlabeled(qtbot, tmp_path, class_images, tiny_ba
         model.data(model.index(r), Roles.PREDICTION) == "dog" for r in range(model.rowCount())
     )
     close_window(qtbot, window, controller)
+
+
+def test_export_from_the_window(qtbot, tmp_path, class_images, tiny_backbone, errors):
+    controller, window = open_window(qtbot, tmp_path, class_images, tiny_backbone)
+    model = controller.model
+    for name, label in (("cat.0.jpg", "cat"), ("dog.0.jpg", "dog"), ("cat.1.jpg", "cat")):
+        controller.set_current_row(model.row_of(name))
+        controller.assign_class(label)
+    messages: list[str] = []
+    controller.message.connect(lambda text, _ms: messages.append(text))
+    out = tmp_path / "out"
+    controller.export_labels(str(out / "labels.csv"), "csv")
+    qtbot.waitUntil(lambda: any(m.startswith("Exported 3 labels") for m in messages))
+    controller.export_predictions(str(out / "predictions.csv"), 0.5)
+    qtbot.waitUntil(lambda: any("predictions of 12 images" in m for m in messages))
+    lines = (out / "predictions.csv").read_text().splitlines()
+    assert lines[0] == "path,predicted,cat,dog" and len(lines) == 13
+    assert errors == []
+    close_window(qtbot, window, controller)
