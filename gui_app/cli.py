@@ -99,6 +99,11 @@ def build_gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"loupe {__version__}")
     _add_backbone_options(parser)
     parser.add_argument("--learner", default=None, help="online learner name")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check TensorFlow, the backbone, HDF5, SQLite and the learner, then exit",
+    )
     return parser
 
 
@@ -107,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        if argv and argv[0] == "--self-test":
+            from gui_app.selftest import main as self_test_main
+
+            return self_test_main(argv[1:])
         if argv and argv[0] in SUBCOMMANDS:
             args = build_parser().parse_args(argv)
             if args.command == "export":

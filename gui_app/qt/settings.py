@@ -11,6 +11,7 @@ from platformdirs import user_data_dir
 from PySide6.QtCore import QSettings
 
 from gui_app.core.project import default_project_dir_for
+from gui_app.selftest import bundled_backbone
 
 MAX_RECENT = 10
 
@@ -32,7 +33,8 @@ class AppSettings:
 
     @property
     def backbone(self) -> str:
-        return self._get("defaults/backbone", "mobilenet_v2")
+        bundled = bundled_backbone()
+        return self._get("defaults/backbone", bundled[0] if bundled else "mobilenet_v2")
 
     @backbone.setter
     def backbone(self, value: str) -> None:
@@ -40,7 +42,8 @@ class AppSettings:
 
     @property
     def weights(self) -> str:
-        return self._get("defaults/weights", "imagenet")
+        bundled = bundled_backbone()  # an offline installer ships its weights
+        return self._get("defaults/weights", bundled[1] if bundled else "imagenet")
 
     @weights.setter
     def weights(self, value: str) -> None:

@@ -14,9 +14,13 @@ import pytest
 
 from gui_app import selftest
 
-_RUN = (
-    "import sys; from gui_app.selftest import run_self_test; sys.exit(run_self_test(*sys.argv[1:]))"
-)
+
+def _command() -> list[str]:
+    """The installed console script (as a user runs it), else the module."""
+    script = Path(sys.executable).with_name("loupe")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gui_app"]
+
+
 _OK = re.compile(
     r"loupe self-test: ok \(tensorflow \S+, keras \S+, backbone (?P<backbone>\S+) -> "
     r"(?P<dim>\d+)-d, device (CPU \(\d+ cores\)|GPU: [^,]+), hdf5 ok, sqlite ok, learner ok, "
@@ -33,7 +37,7 @@ def _self_test(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         KERAS_HOME=str(tmp_path / "keras-home"),
     )
     return subprocess.run(
-        [sys.executable, "-c", _RUN, *args],
+        [*_command(), "--self-test", *(["--backbone", args[0], *args[1:]] if args else [])],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -79,7 +79,9 @@ def test_kill_at_every_commit_phase_of_the_feature_store(tmp_path: Path) -> None
     # The writers run in parallel; the files are checked afterwards, one by one: a Popen
     # forking while this process has an HDF5 file open would briefly share its file lock.
     with ThreadPoolExecutor(4) as pool:
-        runs = list(pool.map(lambda job: _run_writer(job[0], *job[1]), zip(paths, phases)))
+        runs = list(
+            pool.map(lambda job: _run_writer(job[0], *job[1]), zip(paths, phases, strict=True))
+        )
     results = [_store_trial(path, *run) for path, run in zip(paths, runs, strict=True)]
     outcomes = [r[0] for r in results]
     print(dict(zip(phases, results, strict=True)))
