@@ -30,14 +30,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import cv2  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import cv2
+from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
-from gui_app.core.backbones import resolve_backbone  # noqa: E402
-from gui_app.core.images import scan_images  # noqa: E402
-from gui_app.core.store import FeatureStore, FileKey  # noqa: E402
+from gui_app.core.backbones import resolve_backbone
+from gui_app.core.images import scan_images
+from gui_app.core.store import FeatureStore, FileKey
 
 DIM, CLASSES = 1280, 20
 
@@ -126,7 +126,10 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "loupe-bench")
     args = parser.parse_args()
 
-    print(f"platform: {platform.platform()} | cores: {os.cpu_count()} | python {sys.version.split()[0]}")
+    print(
+        f"platform: {platform.platform()} | cores: {os.cpu_count()} | "
+        f"python {sys.version.split()[0]}"
+    )
     root = args.workdir / f"images-{args.images}"
     t0 = time.perf_counter()
     make_folder(root, args.images)
@@ -181,12 +184,17 @@ def main() -> int:
         for path in [p for p in paths[:400] if Path(p).name.startswith(f"c{cls:02d}_")][:2]:
             controller.set_current_row(controller.model.row_of(path))
             controller.assign_class(f"class {cls:02d}")
-    wait_until(app, lambda: controller._rescore_state is None and not controller._rescore_timer.isActive())
+    wait_until(
+        app, lambda: controller._rescore_state is None and not controller._rescore_timer.isActive()
+    )
     meter.start()
     controller._start_rescore()
     wait_until(app, lambda: controller._rescore_state is None)
     stall_rescore = meter.stop()
-    print(f"Q4 re-score of {len(controller.session.vectors):,} images: longest stall {stall_rescore:.1f} ms")
+    print(
+        f"Q4 re-score of {len(controller.session.vectors):,} images: "
+        f"longest stall {stall_rescore:.1f} ms"
+    )
 
     # Q1: key press -> bars updated and painted.
     window.grid.setFocus()
