@@ -21,6 +21,9 @@ from PIL import Image
 from gui_app.core.images import ImageError, load_rgb, load_rgb_resized
 from tests.reliability.conftest import scaled
 
+# Pillow warns about the damage it skips over (truncated TIFF tags, corrupt EXIF): expected here.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
 MAGIC = {
     "jpg": b"\xff\xd8\xff\xe0",
     "png": b"\x89PNG\r\n\x1a\n",

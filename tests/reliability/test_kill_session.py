@@ -12,6 +12,7 @@ import json
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -72,8 +73,15 @@ def verify_after_kill(root: Path, log: Path, stats: LaneStats) -> None:
             assert (event.kind, event.path or "-", event.label or "-") == (kind, path, label)
         if committed:  # at most the one action in flight was committed after the last line
             last = int(committed[-1][0])
-            groups = session.labels._read("SELECT DISTINCT grp FROM journal WHERE seq > ?", (last,))
-            assert len(groups) <= 1, f"{len(groups)} unreported action groups after seq {last}"
+            unreported = {e.seq for e in journal.values() if e.seq > last}
+            raw = sqlite3.connect(project.labels_path)
+            try:
+                groups = raw.execute(
+                    "SELECT DISTINCT grp FROM journal WHERE seq > ?", (last,)
+                ).fetchall()
+            finally:
+                raw.close()
+            assert len(groups) <= 1, f"unreported action groups after seq {last}: {unreported}"
 
         head = session.labels.last_seq()
         paths = image_paths(IMAGES)
