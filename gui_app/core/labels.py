@@ -245,14 +245,19 @@ class LabelStore:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             db = self._conn()
-            db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:  # disk full, I/O error, read-only, busy
+                raise LabelError(
+                    f"cannot save to the label database {self.path}: {exc}; nothing was changed"
+                ) from exc
 
     @staticmethod
     def _find(db: sqlite3.Connection, name: str) -> ClassInfo:

@@ -7,6 +7,7 @@ otherwise rebuilds it by replaying the journal.
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -101,9 +102,11 @@ class LabelingSession:
         self.learner = OnlineLearner(self.learner_name)
         self.learner.set_classes(self.labels.class_names())
         self.snapshot_message: str | None = None
-        self._spare: OnlineLearner | None = None  # a copy of the current learner, for undo
-        self._undo_snapshots: list[tuple[int, OnlineLearner]] = []
-        self._redo_snapshots: list[tuple[int, OnlineLearner]] = []
+        # Undo/redo keep pickled learners (~10x smaller than live copies); each entry is
+        # (journal head just before the action group it belongs to, pickle).
+        self._spare: bytes | None = None  # the current learner, pickled in idle time
+        self._undo_snapshots: list[tuple[int, bytes]] = []
+        self._redo_snapshots: list[tuple[int, bytes]] = []
         self.needs_rebuild = self.labels.label_count() > 0
         self._pending: set[str] = set(self.labels.labels()) if self.needs_rebuild else set()
         self._load_snapshot()
@@ -114,6 +117,8 @@ class LabelingSession:
 
     def _load_snapshot(self) -> None:
         path = self.project.model_path
+        for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # a save killed mid-write
+            leftover.unlink(missing_ok=True)
         if not path.exists():
             return
         try:
@@ -155,13 +160,20 @@ class LabelingSession:
         self.needs_rebuild = self.labels.label_count() > 0
         self._pending = set(self.labels.labels()) if self.needs_rebuild else set()
 
-    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> None:
-        """Replay the journal into a fresh learner (skipping images without features)."""
-        events = [
-            (label, vec)
-            for _seq, path, label in self.labels.training_events()
-            if (vec := self.vectors.get(path)) is not None
-        ]
+    def rebuild(
+        self, progress: Callable[[int, int], None] | None = None, *, keep_history: bool = False
+    ) -> None:
+        """Replay the journal into a fresh learner (skipping images without features).
+
+        ``keep_history`` keeps the undo/redo copies (each is tied to its journal position).
+        """
+        events, missing = [], set()
+        for _seq, path, label in self.labels.training_events():
+            vec = self.vectors.get(path)
+            if vec is None:
+                missing.add(path)
+            else:
+                events.append((label, vec))
         self.learner = OnlineLearner.rebuild(
             self.learner_name,
             events,
@@ -170,9 +182,11 @@ class LabelingSession:
             total=len(events),
         )
         self._spare = None
-        self._undo_snapshots.clear()
-        self._redo_snapshots.clear()
-        self.needs_rebuild = False
+        if not keep_history:
+            self._undo_snapshots.clear()
+            self._redo_snapshots.clear()
+        self._pending = missing  # learned by a full replay once their features arrive
+        self.needs_rebuild = bool(missing)
 
     # -- queries --------------------------------------------------------------------------
     def predict(self, path: str) -> dict[str, float]:
@@ -190,31 +204,46 @@ class LabelingSession:
     def prepare_undo(self) -> None:
         """Copy the learner now (idle time) so the next action need not copy it first."""
         if self._spare is None:
-            self._spare = self.learner.snapshot()
+            self._spare = pickle.dumps(self.learner, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def _take_spare(self) -> OnlineLearner:
+    def _take_spare(self) -> bytes:
         spare, self._spare = self._spare, None
-        return spare if spare is not None else self.learner.snapshot()
+        return spare if spare is not None else pickle.dumps(self.learner, pickle.HIGHEST_PROTOCOL)
 
-    def _remember(self) -> None:
-        self._undo_snapshots.append((self._journal_head(), self._take_spare()))
+    def _push_undo(self, head: int, learner: bytes) -> None:
+        """Remember the learner as it was before the action group starting at ``head + 1``."""
+        self._undo_snapshots.append((head, learner))
         del self._undo_snapshots[:-UNDO_SNAPSHOTS]
         self._redo_snapshots.clear()
+
+    def _journaled(self, action: Callable[[], Event]) -> Event:
+        """Run one undoable journal action; its undo snapshot is kept only if it succeeds."""
+        head, before = self._journal_head(), self._take_spare()
+        try:
+            event = action()
+        except Exception:
+            self._spare = before
+            raise
+        self._push_undo(head, before)
+        return event
+
+    @staticmethod
+    def _group_start(event: Event) -> int:
+        """Journal head just before the group an undo/redo row acted on."""
+        return min(int(s) for s in (event.target or "").split(",") if s) - 1
+
+    def _restore(self, stack: list[tuple[int, bytes]], head: int) -> None:
+        """Take the learner from ``stack`` if it belongs to that group, else replay."""
+        if stack and stack[-1][0] == head:
+            self.learner = pickle.loads(stack.pop()[1])
+        else:  # out of step (or empty): never trust it
+            self.rebuild(keep_history=True)
 
     def label(self, path: str, label: str) -> ActionResult:
         """Give ``path`` the class ``label`` (created if new): commit, then learn."""
         t0 = time.perf_counter()
         shown = self.predict(path) or None
-        head = self._journal_head()
-        before = self._take_spare()
-        try:
-            event = self.labels.set_label(path, label, prediction=shown)
-        except Exception:
-            self._spare = before
-            raise
-        self._undo_snapshots.append((head, before))
-        del self._undo_snapshots[:-UNDO_SNAPSHOTS]
-        self._redo_snapshots.clear()
+        event = self._journaled(lambda: self.labels.set_label(path, label, prediction=shown))
         self.learner.add_class(event.label)
         vector = self.vectors.get(path)
         learned = vector is not None and not self.needs_rebuild
@@ -227,16 +256,14 @@ class LabelingSession:
         return ActionResult(event, learned, time.perf_counter() - t0)
 
     def add_class(self, name: str) -> Event:
-        self._remember()
-        event = self.labels.add_class(name)
+        event = self._journaled(lambda: self.labels.add_class(name))
         self.learner.add_class(event.label or name)
         return event
 
     def _structural(self, action: Callable[[], Event]) -> Event:
         """Rename, merge, delete, unlabel: commit, then rebuild by replay."""
-        self._remember()
-        event = action()
-        self.rebuild()
+        event = self._journaled(action)
+        self.rebuild(keep_history=True)
         return event
 
     def unlabel(self, path: str) -> Event:
@@ -252,19 +279,15 @@ class LabelingSession:
         return self._structural(lambda: self.labels.delete_class(name))
 
     def recolor_class(self, name: str, color: str) -> Event:
-        return self.labels.recolor_class(name, color)
+        return self._journaled(lambda: self.labels.recolor_class(name, color))
 
     def undo(self) -> Event:
         """Undo the last action; the learner returns exactly to its state before it."""
-        head = self._journal_head()
         current = self._take_spare()
         event = self.labels.undo()
-        if self._undo_snapshots:
-            _seq, learner = self._undo_snapshots.pop()
-            self.learner = learner
-        else:
-            self.rebuild()
-        self._redo_snapshots.append((head, current))
+        start = self._group_start(event)
+        self._restore(self._undo_snapshots, start)
+        self._redo_snapshots.append((start, current))
         self.learner.set_classes(self.labels.class_names())
         return event
 
@@ -272,12 +295,9 @@ class LabelingSession:
         """Redo the last undone action, restoring the learner it produced."""
         current = self._take_spare()
         event = self.labels.redo()
-        if self._redo_snapshots:
-            _seq, learner = self._redo_snapshots.pop()
-            self.learner = learner
-        else:
-            self.rebuild()
-        self._undo_snapshots.append((self._journal_head(), current))
+        start = self._group_start(event)
+        self._restore(self._redo_snapshots, start)
+        self._undo_snapshots.append((start, current))
         self.learner.set_classes(self.labels.class_names())
         return event
 

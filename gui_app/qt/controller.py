@@ -16,6 +16,7 @@ from gui_app.core.backbones import BackboneError, resolve_backbone
 from gui_app.core.features import ExtractionProgress
 from gui_app.core.labels import LabelError
 from gui_app.core.learner import LearnerError
+from gui_app.core.lock import ProjectLocked
 from gui_app.core.project import Project, ProjectError
 from gui_app.core.session import LabelingSession
 from gui_app.qt.controller_actions import LabelActions
@@ -131,8 +132,17 @@ class Controller(LabelActions, ExportActions, QObject):
                 self.error.emit("Cannot open folder", str(exc))
             return False
         try:
+            project.acquire_lock()  # one window per project: never two writers
+        except ProjectLocked as exc:
+            self.error.emit("Project already open", str(exc))
+            return False
+        except ProjectError as exc:
+            self.error.emit("Cannot open project", str(exc))
+            return False
+        try:
             self.session = LabelingSession(project, self.settings.learner)
         except (LabelError, LearnerError) as exc:
+            project.release_lock()
             self.error.emit("Cannot open project", str(exc))
             return False
         if backbone:
@@ -194,6 +204,8 @@ class Controller(LabelActions, ExportActions, QObject):
             self.session.close()
         except (OSError, LearnerError) as exc:
             self.error.emit("Could not save the model snapshot", str(exc))
+        finally:
+            self.session.project.release_lock()
         self.session = None
         self.model.reset_images([])
         self.project_closed.emit()

@@ -139,3 +139,18 @@ def test_export_from_the_window(qtbot, tmp_path, class_images, tiny_backbone, er
     assert lines[0] == "path,predicted,cat,dog" and len(lines) == 13
     assert errors == []
     close_window(qtbot, window, controller)
+
+
+def test_second_window_on_the_same_folder_is_refused(
+    qtbot, tmp_path, class_images, tiny_backbone, errors
+):
+    first, window1 = open_window(qtbot, tmp_path, class_images, tiny_backbone)
+    assert first.session is not None
+    second, window2 = open_window(qtbot, tmp_path / "two", class_images, None, wait=False)
+    assert second.session is None
+    assert any("open in another Loupe window" in e for e in errors), errors
+    close_window(qtbot, window2, second)
+    close_window(qtbot, window1, first)
+    third, window3 = open_window(qtbot, tmp_path, class_images, None)
+    assert third.session is not None  # released on close
+    close_window(qtbot, window3, third)

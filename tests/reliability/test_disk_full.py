@@ -93,11 +93,6 @@ def test_label_on_a_full_disk_fails_cleanly_and_loses_nothing(make_tmpfs) -> Non
     reopened.labels.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs fix: LabelStore._tx must turn sqlite3.OperationalError (disk full, I/O "
-    "error, read-only) into LabelError; the window only catches LabelError",
-)
 def test_label_on_a_full_disk_raises_label_error(make_tmpfs) -> None:
     fs = make_tmpfs("8m")
     session = _session_on(fs / "images")

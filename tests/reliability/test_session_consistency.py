@@ -1,4 +1,4 @@
-"""Learner/journal consistency on paths the kill test avoids: each xfail names its needed fix.
+"""Learner/journal consistency on paths the kill test avoids (undo copies, late features, recolour).
 
 The promise (README, "What Loupe guarantees"): a model snapshot tagged with the journal head
 equals the learner a replay of the journal gives. Each scenario below ends with a saved
@@ -62,22 +62,12 @@ def test_undo_redo_chains_keep_the_learner_equal_to_the_replay(session) -> None:
     _reopened_equals_replay(session)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs fix: session.recolor_class journals an undoable group without pushing an "
-    "undo snapshot, so the next undo pops the previous action's learner",
-)
 def test_undo_of_a_recolor_keeps_the_learner(session) -> None:
     session.recolor_class("c0", "#123456")
     session.undo()  # undoes the recolor in the journal ...
     _reopened_equals_replay(session)  # ... but the learner lost the last label
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs fix: add_class/_structural push the undo snapshot before the action, so a "
-    "rejected action leaves an orphan snapshot that the next undo pops",
-)
 @pytest.mark.parametrize(
     "bad_action",
     [
@@ -96,11 +86,6 @@ def test_a_rejected_action_does_not_shift_undo(session, bad_action) -> None:
     _reopened_equals_replay(session)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs fix: rebuild() clears needs_rebuild although images still lack features, "
-    "so a partial learner is saved and accepted as up to date",
-)
 def test_rebuild_before_all_features_arrived_is_not_saved_as_complete(tmp_path: Path) -> None:
     s = LabelingSession(Project(tmp_path))
     s.add_vectors(PATHS, VECTORS)
@@ -119,11 +104,6 @@ def test_rebuild_before_all_features_arrived_is_not_saved_as_complete(tmp_path: 
         s.labels.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs fix: temp files of a snapshot save killed mid-write (.model.pkl.*.tmp) are "
-    "never removed; LabelingSession should delete them when it opens the project",
-)
 def test_temp_files_of_a_killed_snapshot_save_are_cleaned(session) -> None:
     session.save_snapshot()
     leftover = session.project.dir / ".model.pkl.k1ll3d.tmp"
