@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import os
 import sys
 from pathlib import Path
 
@@ -20,7 +18,6 @@ from gui_app.core.store import FeatureStore, StoreError, list_backbone_ids
 from gui_app.core.training import (
     LabelSourceError,
     evaluate,
-    iter_predictions,
     label_source,
     percentiles,
     train_stream,
@@ -213,20 +210,11 @@ def run_predict(args: argparse.Namespace) -> int:
     learner = _load_model(args.model)
     if not learner.can_predict():
         raise LearnerError(f"{args.model} has learned fewer than two classes")
-    out: Path = args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    rows = 0
-    with _open_features(args) as store, tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "predicted", *learner.classes])
-        for paths, probs in iter_predictions(store, learner):
-            best = probs.argmax(axis=1)
-            for path, row, b in zip(paths, probs, best, strict=True):
-                label = learner.classes[b] if row[b] >= args.threshold else "unknown"
-                writer.writerow([path, label, *(f"{p:.6f}" for p in row)])
-                rows += 1
-    os.replace(tmp, out)
+    from gui_app.core.export_model import export_predictions
+
+    with _open_features(args) as store:
+        rows = export_predictions(store, learner, args.out, args.threshold)
+    out = args.out
     print(f"predictions: {rows} rows written to {out}")
     return 0
 

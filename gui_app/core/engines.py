@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from gui_app.core.atomic import atomic_write_bytes
 from gui_app.core.backbones import BackboneSpec, build_model, keras_backend, preprocess
 
 ENGINE_CHOICES = ("auto", "litert", "tf-function", "keras")
@@ -299,19 +300,6 @@ def _cache_valid(spec: BackboneSpec, model_path: Path, sidecar: Path) -> bool:
     )
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_cache(
     spec: BackboneSpec, paths: tuple[Path, Path], content: bytes, diff: float, tol: float
 ) -> None:
@@ -319,7 +307,7 @@ def _write_cache(
 
     model_path, sidecar = paths
     model_path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(model_path, content)
+    atomic_write_bytes(model_path, content)
     meta = {
         "version": _SIDECAR_VERSION,
         "id": spec.id,
@@ -332,4 +320,4 @@ def _write_cache(
         "converter": f"tf {tf.__version__} keras export + TFLiteConverter.from_saved_model",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    _atomic_write(sidecar, json.dumps(meta, indent=1).encode("utf-8"))
+    atomic_write_bytes(sidecar, json.dumps(meta, indent=1).encode("utf-8"))

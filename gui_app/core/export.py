@@ -14,14 +14,14 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from gui_app.core.atomic import atomic_write
 from gui_app.core.labels import LabelStore
 
 LABEL_FORMATS = ("csv", "json")
@@ -42,27 +42,6 @@ _BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 class ExportError(ValueError):
     """An export cannot be done as asked; ``str(exc)`` says why."""
-
-
-# --------------------------------------------------------------------------- atomic writes
-
-
-def atomic_write(out: Path, write: Callable[[IO[Any]], None], *, binary: bool = False) -> None:
-    """Run ``write(fh)`` on a temp file beside ``out``, fsync, then ``os.replace`` onto ``out``."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        mode = "wb" if binary else "w"
-        kwargs = {} if binary else {"encoding": "utf-8", "newline": ""}
-        with os.fdopen(fd, mode, **kwargs) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- labels

@@ -8,9 +8,7 @@ has been folded; this reproduces river's ``predict_proba_one`` to within 1e-6.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,8 @@ from typing import Any
 
 import numpy as np
 from river import compose, forest, linear_model, multiclass, naive_bayes, neighbors, preprocessing
+
+from gui_app.core.atomic import atomic_write
 
 LEARNERS: tuple[str, ...] = ("logistic", "softmax", "gaussian-nb", "knn", "arf")
 _LINEAR = ("logistic", "softmax")
@@ -87,22 +87,6 @@ class ProgressiveAccuracy:
             raise ValueError(f"n must be at least 1, got {n}")
         tail = self.history[-n:]
         return sum(tail) / len(tail) if tail else None
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable where the platform allows syncing a directory (POSIX)."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return  # e.g. permission quirks on network file systems: the rename itself is done
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems do not support fsync on directories
-    finally:
-        os.close(fd)
 
 
 def _check_label(label: str) -> str:
@@ -364,19 +348,11 @@ class OnlineLearner:
 
     def save(self, path: Path) -> None:
         """Pickle atomically: temp file in the same folder, fsync, then ``os.replace``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp_name, path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-        _fsync_dir(path.parent)
+        atomic_write(
+            Path(path),
+            lambda fh: pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL),
+            binary=True,
+        )
 
     @classmethod
     def load(cls, path: Path, project_dir: Path) -> OnlineLearner:

@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gui_app.core.atomic import atomic_write
+
 if TYPE_CHECKING:
     from gui_app.core.lock import ProjectLock
 
@@ -136,14 +138,13 @@ def default_project_dir_for(root: Path, base: Path) -> Path:
 
 
 def write_unreadable_csv(path: Path, unreadable: dict[str, str]) -> None:
-    """Write ``path,reason`` rows atomically (temp file + replace)."""
+    """Write ``path,reason`` rows atomically."""
     import csv
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
+    def write(fh) -> None:
         writer = csv.writer(fh)
         writer.writerow(["path", "reason"])
         for rel, reason in sorted(unreadable.items()):
             writer.writerow([rel, reason])
-    os.replace(tmp, path)
+
+    atomic_write(path, write)

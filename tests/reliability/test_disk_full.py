@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gui_app.core import atomic as atomic_module
 from gui_app.core import learner as learner_module
 from gui_app.core.labels import LabelError, LabelStore
 from gui_app.core.project import Project, ProjectError
@@ -207,9 +208,9 @@ def test_snapshot_save_failing_midway_leaves_old_snapshot_and_no_temp(
 
         monkeypatch.setattr(learner_module.pickle, "dump", half_dump)
     elif where == "fsync":
-        monkeypatch.setattr(learner_module.os, "fsync", enospc)
+        monkeypatch.setattr(atomic_module.os, "fsync", enospc)
     else:
-        monkeypatch.setattr(learner_module.os, "replace", enospc)
+        monkeypatch.setattr(atomic_module.os, "replace", enospc)
     with pytest.raises(OSError, match="No space left"):
         session.save_snapshot()
     monkeypatch.undo()
