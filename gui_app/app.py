@@ -8,25 +8,13 @@ import sys
 from pathlib import Path
 
 
-def _backbone_arg(value: str | None) -> str | None:
-    """A .keras path given on the command line is stored absolute."""
-    if value and value.endswith(".keras"):
-        return str(Path(value).expanduser().resolve())
-    return value
-
-
-def _weights_arg(value: str | None) -> str | None:
-    if value and value not in ("imagenet", "none"):
-        return str(Path(value).expanduser().resolve())
-    return value
-
-
 def run_gui(args: argparse.Namespace) -> int:
     """Open the main window (on ``args.folder`` if given) and run the event loop."""
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from gui_app import __version__
+    from gui_app.core.backbones import absolute_choice
     from gui_app.qt.controller import Controller
     from gui_app.qt.settings import AppSettings
     from gui_app.widgets.main_window import MainWindow
@@ -47,10 +35,11 @@ def run_gui(args: argparse.Namespace) -> int:
     window = MainWindow(controller)
     window.show()
     if args.folder is not None:
+        backbone, weights = absolute_choice(args.backbone, args.weights)
         controller.open_folder(
             str(args.folder),
             str(args.project_dir) if args.project_dir else None,
-            backbone=_backbone_arg(args.backbone),
-            weights=_weights_arg(args.weights),
+            backbone=backbone,
+            weights=weights,
         )
     return app.exec()

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from gui_app.core.backbones import DEFAULT_BACKBONE, BackboneError, BackboneSpec, resolve_backbone
+from gui_app.core.backbones import (
+    DEFAULT_BACKBONE,
+    BackboneError,
+    BackboneSpec,
+    absolute_choice,
+    resolve_backbone,
+)
 from gui_app.core.export import ExportError
 from gui_app.core.images import DEFAULT_MAX_PIXELS, ImageError, scan_images
 from gui_app.core.labels import LabelError
@@ -112,12 +118,9 @@ def _remember_backbone(project: Project, args: argparse.Namespace) -> None:
     """The project keeps the backbone it was extracted with (window, export and train use it)."""
     from gui_app.core.labels import LabelStore
 
-    backbone = args.backbone or DEFAULT_BACKBONE
-    if backbone.endswith(".keras"):
-        backbone = str(Path(backbone).expanduser().resolve())
-    weights = args.weights or "imagenet"
-    if weights not in ("imagenet", "none"):
-        weights = str(Path(weights).expanduser().resolve())
+    backbone, weights = absolute_choice(
+        args.backbone or DEFAULT_BACKBONE, args.weights or "imagenet"
+    )
     with LabelStore(project.labels_path) as labels:
         labels.set_setting("backbone", backbone)
         labels.set_setting("weights", weights)

@@ -430,3 +430,15 @@ def _load_keras_file(spec: BackboneSpec, keras: Any) -> Any:
             f"model file {path} outputs {out_shape[-1]} values, expected {spec.feature_dim}"
         )
     return model
+
+
+def absolute_choice(backbone: str | None, weights: str | None) -> tuple[str | None, str | None]:
+    """Make a ``.keras`` backbone path and a weights file path absolute (names stay as given).
+
+    A project stores its choice; a relative path would break when Loupe starts elsewhere.
+    """
+    if backbone and backbone.endswith(".keras"):
+        backbone = str(Path(backbone).expanduser().resolve())
+    if weights and weights not in ("imagenet", "none", "file"):
+        weights = str(Path(weights).expanduser().resolve())
+    return backbone, weights
