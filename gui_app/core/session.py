@@ -102,6 +102,8 @@ class LabelingSession:
         self.learner = OnlineLearner(self.learner_name)
         self.learner.set_classes(self.labels.class_names())
         self.snapshot_message: str | None = None
+        # Called as (done, total) while a rename/merge/delete/unlabel replays the journal.
+        self.rebuild_progress: Callable[[int, int], None] | None = None
         # Undo/redo keep pickled learners (~10x smaller than live copies); each entry is
         # (journal head just before the action group it belongs to, pickle).
         self._spare: bytes | None = None  # the current learner, pickled in idle time
@@ -263,7 +265,7 @@ class LabelingSession:
     def _structural(self, action: Callable[[], Event]) -> Event:
         """Rename, merge, delete, unlabel: commit, then rebuild by replay."""
         event = self._journaled(action)
-        self.rebuild(keep_history=True)
+        self.rebuild(self.rebuild_progress, keep_history=True)
         return event
 
     def unlabel(self, path: str) -> Event:

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import PurePosixPath
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, QEventLoop
 
 from gui_app.core.labels import LabelError
 from gui_app.qt.viewstate import BarItem, ClassRow, CurrentImage, StatusInfo
@@ -220,27 +220,24 @@ class LabelActions:
 
     def _with_rebuild(self, action):
         def run(*args):
-            count = self.session.labels.label_count()
-            if count > REBUILD_PROGRESS_EVERY:
-                self.busy.emit("Rebuilding the model…", 0, count)
+            self.session.rebuild_progress = self._rebuild_progress
             try:
                 return action(*args)
             finally:
+                self.session.rebuild_progress = None
                 self.busy.emit("", 0, 0)
 
         return run
 
+    def _rebuild_progress(self, done: int, total: int) -> None:
+        """Progress of a replay on the GUI thread: shown, and the window kept painted."""
+        if total > REBUILD_PROGRESS_EVERY and done % REBUILD_PROGRESS_EVERY == 0:
+            self.busy.emit("Rebuilding the model from the label journal…", done, total)
+            # Paint and show progress, but no keys or clicks: they must not act mid-replay.
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+
     def _rebuild(self) -> None:
-        total = self.session.labels.label_count()
-
-        def progress(done: int, total: int) -> None:
-            if done % REBUILD_PROGRESS_EVERY == 0:
-                self.busy.emit("Rebuilding the model from the label journal…", done, total)
-                QCoreApplication.processEvents()
-
-        if total > REBUILD_PROGRESS_EVERY:
-            self.busy.emit("Rebuilding the model from the label journal…", 0, total)
-        self.session.rebuild(progress)
+        self.session.rebuild(self._rebuild_progress)
         self.busy.emit("", 0, 0)
         self._emit_status()
         self._emit_bars()

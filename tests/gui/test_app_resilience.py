@@ -154,3 +154,33 @@ def test_second_window_on_the_same_folder_is_refused(
     third, window3 = open_window(qtbot, tmp_path, class_images, None)
     assert third.session is not None  # released on close
     close_window(qtbot, window3, third)
+
+
+def test_rename_merge_delete_recolor_from_the_window(qtbot, tmp_path, class_images, tiny_backbone):
+    controller, window = open_window(qtbot, tmp_path, class_images, tiny_backbone)
+    model = controller.model
+    for name, label in (("cat.0.jpg", "cat"), ("dog.0.jpg", "dog"), ("dog.1.jpg", "pup")):
+        controller.set_current_row(model.row_of(name))
+        controller.assign_class(label)
+    controller.set_current_row(model.row_of("cat.3.jpg"))
+
+    def bar_names():
+        return sorted(b.name for b in window.bars.bars())
+
+    assert bar_names() == ["cat", "dog", "pup"]
+    controller.rename_class("cat", "kitten")
+    assert bar_names() == ["dog", "kitten", "pup"]
+    assert model.data(model.index(model.row_of("cat.0.jpg")), Roles.LABEL) == "kitten"
+    controller.merge_classes("pup", "dog")
+    assert bar_names() == ["dog", "kitten"]
+    assert controller.session.labels.counts() == {"kitten": 1, "dog": 2}
+    controller.recolor_class("dog", "#123456")
+    assert model.data(model.index(model.row_of("dog.0.jpg")), Roles.LABEL_COLOR) == "#123456"
+    assert [b.color for b in window.bars.bars() if b.name == "dog"] == ["#123456"]
+    controller.delete_class("kitten")
+    assert window.bars.message() == "Label two classes to see predictions"
+    assert model.data(model.index(model.row_of("cat.0.jpg")), Roles.LABEL) is None
+    controller.undo()  # the deleted class and its label come back, and so do the bars
+    assert bar_names() == ["dog", "kitten"]
+    assert controller.session.labels.label_of("cat.0.jpg") == "kitten"
+    close_window(qtbot, window, controller)
