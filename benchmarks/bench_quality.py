@@ -1,0 +1,332 @@
+"""Q5: one shuffled predict-then-learn pass vs an offline logistic regression, real features.
+
+Run from the repository root::
+
+    python benchmarks/bench_quality.py                    # cifar8 backbone, dogs-vs-cats-mini
+    python benchmarks/bench_quality.py --seeds 5 --no-investigate
+    python benchmarks/bench_quality.py --data ../shared/data/cifar10-mini --label-from folder
+
+Features are extracted once with Loupe's own pipeline (``extract_features``, auto engine) into
+a temporary HDF5 store. For every seed: a stratified train / held-out split, one shuffled pass
+of ``OnlineLearner(name).learn`` over the training rows (progressive accuracy), held-out
+accuracy from ``score_many``; and scikit-learn's ``LogisticRegression`` (standardised features,
+default C) fitted on the same training rows. Target: online / offline held-out >= 0.97.
+
+``--investigate`` (default) also replays river logistic-regression variants on the same splits
+(learning rate, optimiser, L2, scaler warm-up, extra passes) to show what would close a gap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from common import (
+    CIFAR8_BACKBONE,
+    DOGS_VS_CATS,
+    load_summary,
+    machine_info,
+    mean_std,
+    quiet_tensorflow,
+    table,
+)
+
+from gui_app.core.backbones import resolve_backbone
+from gui_app.core.engines import create_engine
+from gui_app.core.features import WorkQueue, extract_features, stat_files
+from gui_app.core.images import scan_images
+from gui_app.core.learner import LEARNERS, OnlineLearner
+from gui_app.core.store import FeatureStore
+from gui_app.core.training import label_source
+
+TARGET = 0.97
+
+
+@dataclass
+class Split:
+    seed: int
+    order: np.ndarray  # shuffled training rows (the pass order)
+    test: np.ndarray
+
+
+@dataclass
+class Scores:
+    progressive: list[float] = field(default_factory=list)
+    held_out: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+
+def extract(data: Path, backbone: Path, work: Path, label_from: str) -> tuple[np.ndarray, list]:
+    """Features of every labelled image under ``data`` through Loupe's pipeline."""
+    spec = resolve_backbone(str(backbone), "file")
+    engine = create_engine(spec, work / "engines", prefer="auto", log=lambda m: print(f"  {m}"))
+    keys, missing = stat_files(data, scan_images(data))
+    with FeatureStore(work / "features.h5", spec.id, engine.feature_dim) as store:
+        report = extract_features(data, WorkQueue(keys), spec, store, engine, batch_size=32)
+        blocks = list(store.iter_blocks())
+    rate = report.extracted / report.seconds if report.seconds else 0.0
+    print(
+        f"  {spec.label}: {report.summary()} in {report.seconds:.1f} s ({rate:.0f} img/s, "
+        f"{report.engine}); missing: {len(missing)}"
+    )
+    paths = [p for ps, _ in blocks for p in ps]
+    X = np.concatenate([v for _, v in blocks])
+    label_of = label_source(label_from)
+    labels = [label_of(p) for p in paths]
+    keep = [i for i, lab in enumerate(labels) if lab is not None]
+    return X[keep], [labels[i] for i in keep]
+
+
+def make_splits(y: list[str], seeds: int, train: float) -> list[Split]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    splits = []
+    for seed in range(seeds):
+        tr, te = train_test_split(idx, train_size=train, stratify=y, random_state=seed)
+        order = np.random.default_rng(seed).permutation(tr)
+        splits.append(Split(seed, order, np.sort(te)))
+    return splits
+
+
+def run_learner(name: str, X: np.ndarray, y: list[str], split: Split) -> tuple[float, float, float]:
+    """(progressive accuracy, held-out accuracy, seconds for the pass) of an OnlineLearner."""
+    learner = OnlineLearner(name, seed=split.seed)
+    start = time.perf_counter()
+    for i in split.order:
+        learner.learn(X[i], y[i])
+    seconds = time.perf_counter() - start
+    probs = learner.score_many(X[split.test])
+    pred = [learner.classes[j] for j in probs.argmax(axis=1)]
+    held = float(np.mean([p == y[i] for p, i in zip(pred, split.test, strict=True)]))
+    return learner.progressive.accuracy or 0.0, held, seconds
+
+
+def run_offline(X: np.ndarray, y: list[str], split: Split, c: float = 1.0) -> float:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train = np.sort(split.order)
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=10_000))
+    model.fit(X[train], [y[i] for i in train])
+    return float(model.score(X[split.test], [y[i] for i in split.test]))
+
+
+# --- investigation: river logistic-regression variants replayed on the same splits -----------
+
+
+def river_logistic(optimizer: Callable[[], Any] | None = None, l2: float = 0.0) -> Any:
+    """The default learner's pipeline (scaler + one-vs-rest logistic) with other settings."""
+    from river import compose, linear_model, multiclass, preprocessing
+
+    kwargs: dict[str, Any] = {"l2": l2}
+    if optimizer is not None:
+        kwargs["optimizer"] = optimizer()
+    clf = multiclass.OneVsRestClassifier(linear_model.LogisticRegression(**kwargs))
+    return compose.Pipeline(preprocessing.StandardScaler(), clf)
+
+
+def run_variant(
+    make: Callable[[], Any],
+    X: np.ndarray,
+    y: list[str],
+    split: Split,
+    *,
+    passes: int = 1,
+    warm_scaler: bool = False,
+    replay: int = 0,
+) -> tuple[float, float]:
+    """(progressive accuracy of the first pass, held-out accuracy) of a river pipeline.
+
+    ``replay`` > 0: after each new label, also re-learn that many earlier labelled rows drawn
+    at random (experience replay; a user action then costs ``1 + replay`` learn steps).
+    """
+    model = make()
+    rows = [dict(enumerate(v.tolist())) for v in X]
+    if warm_scaler:  # the scaler sees every training row before the classifier learns
+        for i in split.order:
+            model[0].learn_one(rows[i])
+    rng = np.random.default_rng(10_000 + split.seed)
+    correct = seen = 0
+    learned: set[str] = set()
+    for p in range(passes):
+        order = split.order if p == 0 else rng.permutation(split.order)
+        for n, i in enumerate(order):
+            if p == 0 and len(learned) >= 2:
+                proba = model.predict_proba_one(rows[i])
+                correct += max(proba, key=proba.__getitem__) == y[i]
+                seen += 1
+            model.learn_one(rows[i], y[i])
+            learned.add(y[i])
+            if replay and n:
+                for j in order[rng.integers(0, n, replay)]:
+                    model.learn_one(rows[j], y[j])
+    hits = 0
+    for i in split.test:
+        proba = model.predict_proba_one(rows[i])
+        hits += max(proba, key=proba.__getitem__) == y[i]
+    return correct / max(1, seen), hits / len(split.test)
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    make: Callable[[], Any]
+    passes: int = 1
+    warm_scaler: bool = False
+    replay: int = 0
+
+
+def variants() -> list[Variant]:
+    from river import optim
+
+    def sgd(lr: float) -> Callable[[], Any]:
+        return lambda: optim.SGD(lr)
+
+    out = [Variant("default: SGD(0.01), 1 pass (= OnlineLearner)", river_logistic)]
+    for lr in (0.001, 0.003, 0.03, 0.1):
+        out.append(Variant(f"SGD({lr}), 1 pass", lambda lr=lr: river_logistic(sgd(lr))))
+    out += [
+        Variant("Adam(0.01), 1 pass", lambda: river_logistic(lambda: optim.Adam(0.01))),
+        Variant("Adam(0.001), 1 pass", lambda: river_logistic(lambda: optim.Adam(0.001))),
+        Variant("AdaGrad(0.1), 1 pass", lambda: river_logistic(lambda: optim.AdaGrad(0.1))),
+        Variant("SGD(0.01) + l2=0.01, 1 pass", lambda: river_logistic(l2=0.01)),
+        Variant("SGD(0.01), scaler warmed on train, 1 pass", river_logistic, warm_scaler=True),
+        Variant(
+            "SGD(0.003), scaler warmed on train, 1 pass",
+            lambda: river_logistic(sgd(0.003)),
+            warm_scaler=True,
+        ),
+        Variant("SGD(0.01), 2 passes", river_logistic, passes=2),
+        Variant("SGD(0.01), 3 passes", river_logistic, passes=3),
+        Variant("SGD(0.01), 5 passes", river_logistic, passes=5),
+        Variant("SGD(0.01), 1 pass + replay 1 earlier row per label", river_logistic, replay=1),
+        Variant("SGD(0.01), 1 pass + replay 3 earlier rows per label", river_logistic, replay=3),
+        Variant("SGD(0.01), 1 pass + replay 8 earlier rows per label", river_logistic, replay=8),
+        Variant("SGD(0.01), 1 pass + replay 16 earlier rows per label", river_logistic, replay=16),
+    ]
+    return out
+
+
+def investigate(X: np.ndarray, y: list[str], splits: list[Split], offline: list[float]) -> None:
+    print("\nInvestigation: river LogisticRegression variants on the same splits and orders")
+    rows = []
+    base: list[float] | None = None
+    for v in variants():
+        prog, held = [], []
+        for split in splits:
+            p, h = run_variant(
+                v.make, X, y, split, passes=v.passes, warm_scaler=v.warm_scaler, replay=v.replay
+            )
+            prog.append(p)
+            held.append(h)
+        base = base or held
+        ratios = [h / o for h, o in zip(held, offline, strict=True)]
+        diffs = [h - b for h, b in zip(held, base, strict=True)]
+        mean, std = mean_std(diffs)
+        se = std / len(diffs) ** 0.5
+        rows.append([v.label, _pm(prog), _pm(held), _pm(ratios), f"{mean:+.3f} ± {se:.3f}"])
+    headers = [
+        "variant",
+        "progressive (pass 1)",
+        "held-out",
+        "held-out / offline",
+        "Δ held-out vs default (± s.e., paired)",
+    ]
+    print(table(headers, rows))
+
+
+def _pm(values: list[float], digits: int = 3) -> str:
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DOGS_VS_CATS, help="image folder")
+    parser.add_argument("--label-from", default="filename", help="filename|folder|labels.csv")
+    parser.add_argument("--backbone", type=Path, default=CIFAR8_BACKBONE, help=".keras file")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--train", type=float, default=0.7, help="training fraction")
+    parser.add_argument("--learners", nargs="+", default=list(LEARNERS), choices=LEARNERS)
+    parser.add_argument("--no-investigate", action="store_true")
+    args = parser.parse_args()
+
+    quiet_tensorflow()
+    print(machine_info(["tensorflow", "keras", "ai-edge-litert", "river", "scikit-learn"]))
+    started = time.perf_counter()
+    print(f"\nfeatures: {args.data}")
+    with tempfile.TemporaryDirectory(prefix="loupe-bench-q5-") as tmp:
+        X, y = extract(args.data.resolve(), args.backbone.resolve(), Path(tmp), args.label_from)
+    classes = sorted(set(y))
+    counts = ", ".join(f"{c} {y.count(c)}" for c in classes)
+    splits = make_splits(y, args.seeds, args.train)
+    print(
+        f"  {len(y)} labelled images x {X.shape[1]} features ({counts}); {args.seeds} seeds, "
+        f"stratified {args.train:.0%} train ({len(splits[0].order)}) / "
+        f"{1 - args.train:.0%} held-out ({len(splits[0].test)})"
+    )
+
+    offline = [run_offline(X, y, s) for s in splits]
+    scores = {name: Scores() for name in args.learners}
+    for split in splits:
+        for name in args.learners:
+            prog, held, seconds = run_learner(name, X, y, split)
+            scores[name].progressive.append(prog)
+            scores[name].held_out.append(held)
+            scores[name].seconds.append(seconds)
+
+    if "logistic" in scores:
+        s = scores["logistic"]
+        print("\nDefault learner OnlineLearner('logistic'), one shuffled pass, per seed")
+        per_seed = zip(range(args.seeds), s.progressive, s.held_out, offline, strict=True)
+        rows = [
+            [seed, f"{p:.3f}", f"{h:.3f}", f"{o:.3f}", f"{h / o:.3f}"] for seed, p, h, o in per_seed
+        ]
+        ratios = [h / o for h, o in zip(s.held_out, offline, strict=True)]
+        rows.append(["mean ± std", _pm(s.progressive), _pm(s.held_out), _pm(offline), _pm(ratios)])
+        headers = ["seed", "online progressive", "online held-out", "offline LR held-out", "ratio"]
+        print(table(headers, rows))
+        ratio_of_means = statistics.fmean(s.held_out) / statistics.fmean(offline)
+        worst = min(ratios)
+        verdict = "met" if ratio_of_means >= TARGET else "MISSED"
+        print(
+            f"online / offline held-out: mean of ratios {statistics.fmean(ratios):.3f}, "
+            f"ratio of means {ratio_of_means:.3f}, worst seed {worst:.3f} "
+            f"(target >= {TARGET}: {verdict}; seeds below target: "
+            f"{sum(r < TARGET for r in ratios)} of {len(ratios)})"
+        )
+
+    print("\nAll learners (one shuffled pass each), mean ± std over seeds")
+    rows = []
+    for name, s in scores.items():
+        ratios = [h / o for h, o in zip(s.held_out, offline, strict=True)]
+        ms = statistics.fmean(s.seconds) / len(splits[0].order) * 1e3
+        rows.append([name, _pm(s.progressive), _pm(s.held_out), _pm(ratios), f"{ms:.2f}"])
+    rows.append(["offline sklearn LogisticRegression", "n/a", _pm(offline), "1", "n/a"])
+    headers = ["learner", "progressive", "held-out", "held-out / offline", "ms per learn"]
+    print(table(headers, rows))
+
+    if not args.no_investigate:
+        investigate(X, y, splits, offline)
+        print("\nOffline reference sensitivity (held-out, sklearn LogisticRegression, same splits)")
+        rows = [
+            [f"C={c:g}" + (" (default, the reference)" if c == 1.0 else ""),
+             _pm([run_offline(X, y, s, c) for s in splits])]
+            for c in (0.001, 0.01, 0.1, 1.0, 10.0)
+        ]  # fmt: skip
+        print(table(["offline LogisticRegression", "held-out"], rows))
+    print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
+    print(load_summary())
+
+
+if __name__ == "__main__":
+    main()
