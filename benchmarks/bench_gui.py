@@ -166,7 +166,11 @@ def main() -> int:
     scan = wait_until(app, lambda: controller._status["state"] != "scanning")
     first_rows = controller.model.rowCount()
     wait_until(app, lambda: bool(first_thumb), timeout=60)
-    wait_until(app, lambda: controller._status["state"] == "done")
+    wait_until(
+        app,
+        lambda: controller._status["state"] == "done"
+        and len(controller.session.vectors) == args.images,
+    )
     loaded = time.perf_counter() - t_open
     stall_load = meter.stop()
     print(

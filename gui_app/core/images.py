@@ -11,6 +11,7 @@ import io
 import os
 import struct
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -196,40 +197,138 @@ def read_image_size(path: Path) -> tuple[int, int]:
         raise _read_error(e) from None
 
 
-# --------------------------------------------------------------------------- integrity
+# --------------------------------------------------------------------------- fast headers
+# Ordinary JPEG/PNG headers are parsed here, without Pillow, when their structure is one that
+# Pillow provably reads to the same size and orientation; anything unusual returns None and
+# Pillow decides (so reasons and results never depend on which path ran).
+
+_TIFF_UNIT = b"\x00\x01\x01\x02\x04\x08\x01\x01\x02\x04\x08\x04\x08\x04"  # bytes per value, 1..13
+# EXIF tags Pillow reads while opening a JPEG -> the only (type, count) we accept for them.
+_EXIF_TAGS = {0x0112: (3, 1), 0x0128: (3, 1), 0x011A: (5, 1)}  # orientation, dpi unit, x dpi
+_PNG_MODES = {(1, 0), (2, 0), (4, 0), (8, 0), (16, 0), (8, 2), (16, 2), (1, 3), (2, 3), (4, 3)}
+_PNG_MODES |= {(8, 3), (8, 4), (16, 4), (8, 6), (16, 6)}  # (bit depth, colour type)
+# Chunks Pillow reads without side effects on size/orientation -> minimum length it accepts.
+_PNG_PLAIN = {b"PLTE": 0, b"gAMA": 4, b"cHRM": 32, b"sRGB": 1, b"pHYs": 9, b"bKGD": 0}
+_PNG_PLAIN |= {b"sBIT": 0, b"tIME": 0}
+_JFIF_ADOBE = (b"JFIF", b"Adobe")  # APP0/APP14 headers Pillow reads a 16-bit field from
 
 
-def _check_jpeg_complete(data: bytes) -> None:
-    """Raise if the JPEG has no end-of-image marker after its first scan.
+def _exif_orientation(data: bytes, start: int, end: int) -> int | None:
+    """Orientation tag of the EXIF block ``data[start:end]`` (0 if absent), None if unsure."""
+    order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(data[start : start + 4])
+    size = end - start
+    if order is None or size < 8:
+        return None
+    ifd = start + struct.unpack_from(order + "I", data, start + 4)[0]
+    if ifd + 2 > end:
+        return None
+    count = struct.unpack_from(order + "H", data, ifd)[0]
+    if ifd + 6 + 12 * count > end:
+        return None
+    found: dict[int, tuple[int, int, int]] = {}
+    total = 0
+    entries = data[ifd + 2 : ifd + 2 + 12 * count]
+    for tag, typ, n, value in struct.iter_unpack(order + "HHI4s", entries):
+        if not 1 <= typ <= 13:
+            return None
+        nbytes = n * _TIFF_UNIT[typ]
+        if nbytes > 4:
+            total += nbytes
+            if total > size or struct.unpack(order + "I", value)[0] + nbytes > size:
+                return None
+        if tag in _EXIF_TAGS:
+            if tag in found:
+                return None
+            found[tag] = (typ, n, struct.unpack(order + "H", value[:2])[0])
+    if any(found[tag][:2] != kind for tag, kind in _EXIF_TAGS.items() if tag in found):
+        return None
+    return found[0x0112][2] if 0x0112 in found else 0
+
+
+def _check_jpeg(data: bytes) -> _Header | None:
+    """Raise if the JPEG has no end-of-image marker after its first scan; fast header or None.
 
     Walks the marker segments up to the first top-level SOS (so an EXIF thumbnail's EOI
     does not count), then looks for FFD9 anywhere after it; data appended after the EOI
     (padding, camera trailers) is therefore accepted.
     """
     pos, n = 2, len(data)
+    plain, size, exif, xmp = True, None, [], False
     while True:
         if pos + 4 > n:
             raise ImageError("truncated JPEG (ends before image data)")
         if data[pos] != 0xFF:
-            return  # malformed marker structure: let the decoder report it
+            return None  # malformed marker structure: let the decoder report it
         marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
+        if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:  # fill, standalone
+            pos += 1 if marker == 0xFF else 2
+            plain = False
             continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # standalone markers have no length
-            pos += 2
-            continue
+        start, end = pos + 4, pos + 2 + ((data[pos + 2] << 8) | data[pos + 3])
+        if not plain:
+            pass
+        elif end > n or end < start:
+            plain = False
+        elif marker in (0xC0, 0xC1, 0xC2):  # baseline, extended, progressive frame
+            plain = size is None and end - start >= 6 and (end - start) % 3 == 0
+            plain = plain and data[start] == 8 and data[start + 5] in (1, 3, 4)
+            size = struct.unpack_from(">HH", data, start + 1)[::-1] if plain else None
+        elif marker == 0xDB:  # quantization tables: Pillow validates their lengths
+            i = start
+            while i < end:
+                i += 65 if data[i] < 16 else 129
+            plain = i == end
+        elif marker == 0xE1:
+            if data.startswith(b"Exif\x00\x00", start, end):
+                exif.append((start + 6, end))
+            xmp = xmp or data.startswith(b"http://ns.adobe.com/xap/1.0/\x00", start, end)
+        elif marker == 0xE2:  # ICC profile chunks need 14 bytes; MPF makes an MPO
+            plain = not data.startswith(b"MPF\x00", start, end) and (
+                end - start >= 14 or not data.startswith(b"ICC_PROFILE\x00", start, end)
+            )
+        elif marker in (0xE0, 0xEE):
+            plain = end - start >= 7 or not data.startswith(_JFIF_ADOBE, start, end)
+        elif marker == 0xED:
+            plain = not data.startswith(b"Photoshop 3.0\x00", start, end)
+        else:
+            plain = marker in (0xC4, 0xDA, 0xDD, 0xFE) or 0xE3 <= marker <= 0xEF
         if marker == 0xDA:  # start of scan
             break
-        pos += 2 + ((data[pos + 2] << 8) | data[pos + 3])
+        pos = end
     if data.rfind(b"\xff\xd9", pos) < 0:  # from the end: normally found at once
         raise ImageError("truncated JPEG (missing end-of-image marker)")
+    if not plain or size is None or not all(size) or len(exif) > 1:
+        return None
+    orientation = _exif_orientation(data, *exif[0]) if exif else 0
+    if orientation is None or (xmp and not orientation):  # Pillow may read XMP orientation
+        return None
+    return _Header(size[0], size[1], orientation if 1 <= orientation <= 8 else 1)
 
 
-def _check_png_complete(data: bytes) -> None:
+def _check_png(data: bytes) -> _Header | None:
+    """Raise if the PNG has no IEND chunk; fast header (IHDR + plain chunks) or None."""
     # IEND is a zero-length chunk; eight such bytes cannot plausibly occur in IDAT by chance.
     if data.rfind(b"\x00\x00\x00\x00IEND") < 0:
         raise ImageError("truncated PNG (missing IEND chunk)")
+    if data[12:16] != b"IHDR" or len(data) < 33:
+        return None
+    width, height, depth, colour, _, filtering = struct.unpack_from(">IIBBBB", data, 16)
+    if (depth, colour) not in _PNG_MODES or filtering or not width or not height:
+        return None
+    pos, n, view = 8, len(data), memoryview(data)
+    while pos + 8 <= n:
+        length, cid = struct.unpack_from(">I4s", data, pos)
+        if cid == b"IDAT":
+            return _Header(width, height, 1) if pos > 8 else None
+        end = pos + 8 + length
+        if end + 4 > n or zlib.crc32(view[pos + 4 : end]) != int.from_bytes(view[end : end + 4]):
+            return None
+        if cid == b"tRNS" and colour != 3 and length < 6:
+            return None
+        if cid != b"tRNS" and length < (13 if pos == 8 else _PNG_PLAIN.get(cid, n)):
+            return None
+        pos = end + 4
+    return None
 
 
 # --------------------------------------------------------------------------- decoding
@@ -273,15 +372,15 @@ def _to_three_channels(arr: np.ndarray) -> np.ndarray:
     raise ImageError(f"unsupported channel count: {channels}")
 
 
-# EXIF orientation -> view that makes the stored image upright (same as PIL exif_transpose).
+# EXIF orientation -> what makes the stored image upright (same as PIL exif_transpose).
 _UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
-    2: lambda a: a[:, ::-1],  # mirror
-    3: lambda a: a[::-1, ::-1],  # rotate 180
-    4: lambda a: a[::-1],  # flip
-    5: lambda a: a.swapaxes(0, 1),  # transpose
-    6: lambda a: a[::-1].swapaxes(0, 1),  # rotate 90 clockwise
-    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),  # transverse
-    8: lambda a: a[:, ::-1].swapaxes(0, 1),  # rotate 90 counter-clockwise
+    2: lambda a: cv2.flip(a, 1),  # mirror
+    3: lambda a: cv2.flip(a, -1),  # rotate 180
+    4: lambda a: cv2.flip(a, 0),  # flip
+    5: cv2.transpose,  # transpose
+    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda a: cv2.transpose(cv2.flip(a, -1)),  # transverse
+    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
 }
 
 
@@ -304,22 +403,26 @@ def _mpx(pixels: int) -> str:
     return f"{mpx:.1f} Mpx" if mpx >= 0.1 else f"{mpx:.2g} Mpx"
 
 
-def _decode(path: Path, max_pixels: int, target: tuple[int, int] | None = None) -> np.ndarray:
-    """Decode `path` to upright uint8 RGB; `target` (h, w) enables JPEG reduced decoding."""
+def _decode(
+    path: Path, max_pixels: int, target: tuple[int, int] | None = None
+) -> tuple[np.ndarray, bool]:
+    """Upright uint8 3-channel image of `path` and whether it is BGR (OpenCV) or RGB (Pillow).
+
+    `target` (h, w) enables JPEG reduced decoding. The caller finishes with :func:`_to_rgb`,
+    after resizing if it wants to (cheaper on the smaller image; channels are independent).
+    """
     _check_extension(path)
     try:
-        buf = np.fromfile(path, dtype=np.uint8)
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as e:
         raise _read_error(e) from None
-    if buf.size == 0:
+    if not data:
         raise ImageError("empty file (0 bytes)")
-    data = buf.tobytes()
     kind = _sniff(data[:12])
-    if kind == "JPEG":
-        _check_jpeg_complete(data)
-    elif kind == "PNG":
-        _check_png_complete(data)
-    header = _read_header(io.BytesIO(data), kind)
+    header = _check_jpeg(data) if kind == "JPEG" else _check_png(data) if kind == "PNG" else None
+    if header is None:
+        header = _read_header(io.BytesIO(data), kind)
     pixels = header.width * header.height
     if pixels > max_pixels:
         raise ImageError(
@@ -333,17 +436,17 @@ def _decode(path: Path, max_pixels: int, target: tuple[int, int] | None = None) 
         if target is not None:
             flags = _reduced_jpeg_flags(header, target) or flags
     try:
-        arr = cv2.imdecode(buf, flags)
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)  # no copy; releases the GIL
     except cv2.error:  # raised for some malformed inputs instead of returning None
         arr = None
     is_bgr = arr is not None
-    if arr is None:
-        arr = _decode_with_pil(data)
-    rgb = _to_three_channels(_to_uint8(arr))
-    if is_bgr:
-        rgb = rgb[:, :, ::-1]
+    image = _to_three_channels(_to_uint8(arr if is_bgr else _decode_with_pil(data)))
     upright = _UPRIGHT.get(header.orientation)
-    return np.ascontiguousarray(upright(rgb) if upright else rgb)
+    return (upright(image) if upright else image), is_bgr
+
+
+def _to_rgb(image: np.ndarray, is_bgr: bool) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if is_bgr else np.ascontiguousarray(image)
 
 
 def _reduced_jpeg_flags(header: _Header, target: tuple[int, int]) -> int | None:
@@ -363,7 +466,7 @@ def load_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     EXIF orientation applied, GIF gives its first frame. `max_pixels` is checked from the
     header before decoding. Raises :class:`ImageError` with a specific reason.
     """
-    return _decode(Path(path), max_pixels)
+    return _to_rgb(*_decode(Path(path), max_pixels))
 
 
 def load_rgb_resized(
@@ -378,10 +481,10 @@ def load_rgb_resized(
     height, width = (int(v) for v in size)
     if height <= 0 or width <= 0:
         raise ValueError(f"size must be positive (height, width), got {size!r}")
-    rgb = _decode(Path(path), max_pixels, (height, width))
-    src_h, src_w = rgb.shape[:2]
-    if (src_h, src_w) == (height, width):
-        return rgb
-    shrinking = height <= src_h and width <= src_w
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(rgb, (width, height), interpolation=interpolation)
+    image, is_bgr = _decode(Path(path), max_pixels, (height, width))
+    src_h, src_w = image.shape[:2]
+    if (src_h, src_w) != (height, width):
+        shrinking = height <= src_h and width <= src_w
+        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        image = cv2.resize(image, (width, height), interpolation=interpolation)
+    return _to_rgb(image, is_bgr)

@@ -28,7 +28,7 @@ class VectorTable:
     def __init__(self, dim: int | None = None, capacity: int = 1024) -> None:
         self.index: dict[str, int] = {}
         self.paths: list[str] = []
-        self._matrix = np.zeros((capacity, dim or 0), np.float32) if dim else None
+        self._matrix = np.empty((capacity, dim), np.float32) if dim else None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -48,26 +48,41 @@ class VectorTable:
         row = self.index.get(path)
         return None if row is None else self._matrix[row]
 
+    def reserve(self, rows: int, dim: int | None = None) -> None:
+        """Make room for ``rows`` vectors up front (one allocation, no copy on growth later).
+
+        np.empty leaves pages untouched until written, so reserving costs no memory yet.
+        """
+        dim = dim or self.dim
+        if not dim or (self._matrix is not None and self._matrix.shape[0] >= rows):
+            return
+        grown = np.empty((rows, dim), np.float32)
+        if self._matrix is not None and self._matrix.shape[1] == dim:
+            grown[: len(self.paths)] = self._matrix[: len(self.paths)]
+        else:
+            self.index.clear()
+            self.paths.clear()
+        self._matrix = grown
+
     def add(self, paths: Sequence[str], vectors: np.ndarray) -> list[int]:
         """Insert or overwrite rows; returns their row numbers."""
         vectors = np.asarray(vectors, np.float32)
         if self._matrix is None or self._matrix.shape[1] != vectors.shape[1]:
             self.index.clear()
             self.paths.clear()
-            self._matrix = np.zeros((max(1024, len(paths)), vectors.shape[1]), np.float32)
+            self._matrix = np.empty((max(1024, len(paths)), vectors.shape[1]), np.float32)
+        new = sum(1 for p in dict.fromkeys(paths) if p not in self.index)
+        if len(self.paths) + new > self._matrix.shape[0]:
+            self.reserve(max(len(self.paths) + new, self._matrix.shape[0] * 3 // 2))
         rows = []
-        for path, vector in zip(paths, vectors, strict=True):
+        for path in paths:
             row = self.index.get(path)
             if row is None:
                 row = len(self.paths)
-                if row >= self._matrix.shape[0]:
-                    grown = np.zeros((self._matrix.shape[0] * 2, self.dim), np.float32)
-                    grown[:row] = self._matrix[:row]
-                    self._matrix = grown
                 self.index[path] = row
                 self.paths.append(path)
-            self._matrix[row] = vector
             rows.append(row)
+        self._matrix[rows] = vectors
         return rows
 
 

@@ -36,6 +36,7 @@ _ROW_CHUNK = 1024
 _VEC_CHUNK_BYTES = 1 << 20
 _RDCC_BYTES = 32 << 20
 _READ_BYTES = 64 << 20
+_INDEX_SLICE = 4096  # path strings decoded per h5py call when opening
 _MAIN = ("paths", "sizes", "mtimes", "vectors")
 _FAIL = ("paths", "sizes", "mtimes", "after", "reasons")
 # h5py raises these for unreadable or inconsistent files (KeyError: missing object).
@@ -238,7 +239,9 @@ class FeatureStore:
 
     def _load_index(self) -> None:
         g, n = self._group, self._n
-        paths = g["paths"].asstr(errors=_ENC)[:n].tolist()
+        # Read in slices: one h5py call holds the GIL, and the GUI thread must not wait long.
+        text = g["paths"].asstr(errors=_ENC)
+        paths = [p for i in range(0, n, _INDEX_SLICE) for p in text[i : min(i + _INDEX_SLICE, n)]]
         sizes, mtimes = g["sizes"][:n].tolist(), g["mtimes"][:n].tolist()
         if n:
             g["vectors"][n - 1]  # reading the last committed row catches a truncated tail

@@ -50,11 +50,13 @@ class JobRequest:
 class FeatureWorker(QObject):
     """Runs jobs on its own thread; the GUI thread talks to it only by signals and flags."""
 
-    scan_chunk = Signal(int, list)  # generation, relative paths
+    # Python objects travel as `object`: a `list` argument is converted element by element
+    # into a QVariantList and back, which stalls the GUI thread for 100k paths.
+    scan_chunk = Signal(int, object)  # generation, list of relative paths
     scan_done = Signal(int, int)  # generation, total
     device_ready = Signal(int, str)  # generation, 'CPU · LiteRT (XNNPACK)'
-    vectors_ready = Signal(int, list, object)  # generation, paths, (N, D) float32
-    images_failed = Signal(int, dict)  # generation, {path: reason}
+    vectors_ready = Signal(int, object, object)  # generation, paths, (N, D) float32
+    images_failed = Signal(int, object)  # generation, {path: reason}
     progress = Signal(int, object)  # generation, ExtractionProgress
     notice = Signal(int, str)  # generation, message worth showing (cache rebuilt ...)
     error = Signal(int, str)  # generation, message
