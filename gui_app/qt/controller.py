@@ -34,7 +34,6 @@ GIL_SWITCH_INTERVAL = 0.0005  # seconds
 INGEST_SLICE = 512  # feature vectors stored per step
 INGEST_BUDGET_S = 0.008  # time given to storing features before other events run
 RESCORE_DELAY_MS = 30
-RESCORE_CHUNK = 16384
 SNAPSHOT_DELAY_MS = 3000
 SPARE_DELAY_MS = 40  # after the bars are painted
 EMPTY_BARS = "Label two classes to see predictions"

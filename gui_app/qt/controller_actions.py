@@ -17,6 +17,7 @@ from gui_app.qt.viewstate import BarItem, ClassRow, CurrentImage, StatusInfo
 
 EMPTY_BARS = "Label two classes to see predictions"
 REBUILD_PROGRESS_EVERY = 200
+RESCORE_CHUNK = 4096  # rows scored per event-loop turn (a few ms each)
 
 
 class LabelActions:
@@ -298,7 +299,7 @@ class LabelActions:
         if self._rescore_state is None or self.session is None:
             return
         matrix, classes, start, parts = self._rescore_state
-        stop = min(start + 16384, len(matrix))
+        stop = min(start + RESCORE_CHUNK, len(matrix))
         parts.append(self.session.learner.score_many(matrix[start:stop]))
         if stop < len(matrix):
             self._rescore_state = (matrix, classes, stop, parts)
