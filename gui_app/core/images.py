@@ -1,8 +1,9 @@
 """Image discovery and robust decoding to uint8 RGB arrays.
 
-Failures raise :class:`ImageError` with a short, specific ``reason``. Pixels are decoded with
-``np.fromfile`` + ``cv2.imdecode`` (non-ASCII paths work everywhere); Pillow reads headers
-(size, EXIF orientation) lazily and is the fallback decoder (e.g. GIF on OpenCV < 4.11).
+Failures raise :class:`ImageError` with a short, specific ``reason``. Files are read whole and
+decoded with ``cv2.imdecode`` (non-ASCII paths work everywhere; the GIL is released). Ordinary
+JPEG/PNG headers (size, EXIF orientation) are parsed here; Pillow reads the others and is the
+fallback decoder (e.g. GIF on OpenCV < 4.11).
 """
 
 from __future__ import annotations
@@ -26,14 +27,8 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 )
 DEFAULT_MAX_PIXELS: int = 100_000_000
 
-_SIGNATURES = (
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"GIF8", "GIF"),
-    (b"BM", "BMP"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-)
+_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"))
+_SIGNATURES += ((b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
 _ORIENTATION_TAG = 0x0112
 # Errors Pillow raises for malformed headers/metadata (UnidentifiedImageError is an OSError).
 _PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, KeyError, TypeError)
@@ -198,62 +193,55 @@ def read_image_size(path: Path) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------- fast headers
-# Ordinary JPEG/PNG headers are parsed here, without Pillow, when their structure is one that
-# Pillow provably reads to the same size and orientation; anything unusual returns None and
-# Pillow decides (so reasons and results never depend on which path ran).
+# Ordinary JPEG/PNG headers are parsed here, without Pillow (25-100 us per image), when their
+# structure is one Pillow provably reads to the same size and orientation. Anything unusual
+# gives None and Pillow decides, so results and reasons never depend on the path taken.
 
-_TIFF_UNIT = b"\x00\x01\x01\x02\x04\x08\x01\x01\x02\x04\x08\x04\x08\x04"  # bytes per value, 1..13
-# EXIF tags Pillow reads while opening a JPEG -> the only (type, count) we accept for them.
-_EXIF_TAGS = {0x0112: (3, 1), 0x0128: (3, 1), 0x011A: (5, 1)}  # orientation, dpi unit, x dpi
-_PNG_MODES = {(1, 0), (2, 0), (4, 0), (8, 0), (16, 0), (8, 2), (16, 2), (1, 3), (2, 3), (4, 3)}
-_PNG_MODES |= {(8, 3), (8, 4), (16, 4), (8, 6), (16, 6)}  # (bit depth, colour type)
-# Chunks Pillow reads without side effects on size/orientation -> minimum length it accepts.
-_PNG_PLAIN = {b"PLTE": 0, b"gAMA": 4, b"cHRM": 32, b"sRGB": 1, b"pHYs": 9, b"bKGD": 0}
-_PNG_PLAIN |= {b"sBIT": 0, b"tIME": 0}
-_JFIF_ADOBE = (b"JFIF", b"Adobe")  # APP0/APP14 headers Pillow reads a 16-bit field from
+_TIFF_UNIT = b"\0\1\1\2\4\x08\1\1\2\4\x08\4\x08\4"  # bytes per value of TIFF types 1..13
+_EXIF_TAGS = {0x0112: (3, 1), 0x0128: (3, 1), 0x011A: (5, 1)}  # (type, count) Pillow reads
+# APPn payloads Pillow parses -> shortest it accepts (MPF makes an MPO, Photoshop blocks are
+# parsed loosely: 65536 means always ask Pillow).
+_APP_MIN = ((b"JFIF", 7), (b"Adobe", 7), (b"ICC_PROFILE\0", 14), (b"MPF\0", 65536))
+_APP_MIN += ((b"Photoshop 3.0\0", 65536),)
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+# PNG chunks Pillow reads before IDAT without effect on size/orientation -> shortest accepted.
+_PNG_PLAIN = {b"PLTE": 0, b"tRNS": 0, b"gAMA": 4, b"cHRM": 32, b"sRGB": 1, b"pHYs": 9}
+_PNG_PLAIN |= {b"bKGD": 0, b"sBIT": 0, b"tIME": 0}
 
 
-def _exif_orientation(data: bytes, start: int, end: int) -> int | None:
-    """Orientation tag of the EXIF block ``data[start:end]`` (0 if absent), None if unsure."""
-    order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(data[start : start + 4])
-    size = end - start
-    if order is None or size < 8:
+def _exif_orientation(tiff: bytes) -> int | None:
+    """Orientation tag (0 if absent) of a well-formed EXIF (TIFF) block, None if unsure."""
+    size = len(tiff)
+    order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(tiff[:4]) if size >= 8 else None
+    if order is None:
         return None
-    ifd = start + struct.unpack_from(order + "I", data, start + 4)[0]
-    if ifd + 2 > end:
+    ifd = struct.unpack_from(order + "I", tiff, 4)[0]
+    count = struct.unpack_from(order + "H", tiff, ifd)[0] if ifd + 2 <= size else size
+    if ifd + 6 + 12 * count > size:
         return None
-    count = struct.unpack_from(order + "H", data, ifd)[0]
-    if ifd + 6 + 12 * count > end:
-        return None
-    found: dict[int, tuple[int, int, int]] = {}
-    total = 0
-    entries = data[ifd + 2 : ifd + 2 + 12 * count]
+    found: dict[int, tuple[tuple[int, int], int]] = {}
+    total, entries = 0, tiff[ifd + 2 : ifd + 2 + 12 * count]
     for tag, typ, n, value in struct.iter_unpack(order + "HHI4s", entries):
-        if not 1 <= typ <= 13:
+        if not 1 <= typ <= 13 or tag in found:
             return None
         nbytes = n * _TIFF_UNIT[typ]
-        if nbytes > 4:
+        if nbytes > 4:  # out-of-line value: Pillow stops reading the IFD if it is cut short
             total += nbytes
             if total > size or struct.unpack(order + "I", value)[0] + nbytes > size:
                 return None
         if tag in _EXIF_TAGS:
-            if tag in found:
-                return None
-            found[tag] = (typ, n, struct.unpack(order + "H", value[:2])[0])
-    if any(found[tag][:2] != kind for tag, kind in _EXIF_TAGS.items() if tag in found):
+            found[tag] = (typ, n), struct.unpack(order + "H", value[:2])[0]
+    if any(kind != _EXIF_TAGS[tag] for tag, (kind, _) in found.items()):
         return None
-    return found[0x0112][2] if 0x0112 in found else 0
+    return found[0x0112][1] if 0x0112 in found else 0
 
 
 def _check_jpeg(data: bytes) -> _Header | None:
-    """Raise if the JPEG has no end-of-image marker after its first scan; fast header or None.
+    """Raise if there is no EOI marker after the first top-level SOS; the header or None.
 
-    Walks the marker segments up to the first top-level SOS (so an EXIF thumbnail's EOI
-    does not count), then looks for FFD9 anywhere after it; data appended after the EOI
-    (padding, camera trailers) is therefore accepted.
+    An EXIF thumbnail's EOI does not count; data appended after the EOI is accepted.
     """
-    pos, n = 2, len(data)
-    plain, size, exif, xmp = True, None, [], False
+    pos, n, plain, size, exif, xmp = 2, len(data), True, (0, 0), [], False
     while True:
         if pos + 4 > n:
             raise ImageError("truncated JPEG (ends before image data)")
@@ -261,71 +249,59 @@ def _check_jpeg(data: bytes) -> _Header | None:
             return None  # malformed marker structure: let the decoder report it
         marker = data[pos + 1]
         if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:  # fill, standalone
-            pos += 1 if marker == 0xFF else 2
-            plain = False
+            pos, plain = pos + (1 if marker == 0xFF else 2), False
             continue
         start, end = pos + 4, pos + 2 + ((data[pos + 2] << 8) | data[pos + 3])
-        if not plain:
-            pass
-        elif end > n or end < start:
+        seg = data[start:end] if plain and start <= end <= n else None
+        if seg is None:
             plain = False
-        elif marker in (0xC0, 0xC1, 0xC2):  # baseline, extended, progressive frame
-            plain = size is None and end - start >= 6 and (end - start) % 3 == 0
-            plain = plain and data[start] == 8 and data[start + 5] in (1, 3, 4)
-            size = struct.unpack_from(">HH", data, start + 1)[::-1] if plain else None
-        elif marker == 0xDB:  # quantization tables: Pillow validates their lengths
-            i = start
-            while i < end:
-                i += 65 if data[i] < 16 else 129
-            plain = i == end
+        elif marker in (0xC0, 0xC1, 0xC2):  # frame header: baseline, extended, progressive
+            plain = size == (0, 0) and len(seg) >= 6 and len(seg) % 3 == 0
+            plain = plain and seg[0] == 8 and seg[5] in (1, 3, 4)
+            size = ((seg[3] << 8) | seg[4], (seg[1] << 8) | seg[2]) if plain else size
+        elif marker == 0xDB:  # Pillow checks the quantization tables' lengths
+            i = 0
+            while i < len(seg):
+                i += 65 if seg[i] < 16 else 129
+            plain = i == len(seg)
         elif marker == 0xE1:
-            if data.startswith(b"Exif\x00\x00", start, end):
-                exif.append((start + 6, end))
-            xmp = xmp or data.startswith(b"http://ns.adobe.com/xap/1.0/\x00", start, end)
-        elif marker == 0xE2:  # ICC profile chunks need 14 bytes; MPF makes an MPO
-            plain = not data.startswith(b"MPF\x00", start, end) and (
-                end - start >= 14 or not data.startswith(b"ICC_PROFILE\x00", start, end)
-            )
-        elif marker in (0xE0, 0xEE):
-            plain = end - start >= 7 or not data.startswith(_JFIF_ADOBE, start, end)
-        elif marker == 0xED:
-            plain = not data.startswith(b"Photoshop 3.0\x00", start, end)
+            exif += [seg[6:]] if seg.startswith(b"Exif\0\0") else []
+            xmp = xmp or seg.startswith(b"http://ns.adobe.com/xap/1.0/\0")
+        elif 0xE0 <= marker <= 0xEF:
+            plain = all(len(seg) >= least for head, least in _APP_MIN if seg.startswith(head))
         else:
-            plain = marker in (0xC4, 0xDA, 0xDD, 0xFE) or 0xE3 <= marker <= 0xEF
+            plain = marker in (0xC4, 0xDA, 0xDD, 0xFE)  # DHT, SOS, DRI, COM
         if marker == 0xDA:  # start of scan
             break
         pos = end
     if data.rfind(b"\xff\xd9", pos) < 0:  # from the end: normally found at once
         raise ImageError("truncated JPEG (missing end-of-image marker)")
-    if not plain or size is None or not all(size) or len(exif) > 1:
-        return None
-    orientation = _exif_orientation(data, *exif[0]) if exif else 0
-    if orientation is None or (xmp and not orientation):  # Pillow may read XMP orientation
-        return None
+    orientation = _exif_orientation(exif[0]) if len(exif) == 1 else None if exif else 0
+    if not plain or not all(size) or orientation is None or (xmp and not orientation):
+        return None  # (without an EXIF orientation, Pillow may read one from XMP)
     return _Header(size[0], size[1], orientation if 1 <= orientation <= 8 else 1)
 
 
 def _check_png(data: bytes) -> _Header | None:
-    """Raise if the PNG has no IEND chunk; fast header (IHDR + plain chunks) or None."""
+    """Raise if the PNG has no IEND chunk; the header or None."""
     # IEND is a zero-length chunk; eight such bytes cannot plausibly occur in IDAT by chance.
     if data.rfind(b"\x00\x00\x00\x00IEND") < 0:
         raise ImageError("truncated PNG (missing IEND chunk)")
     if data[12:16] != b"IHDR" or len(data) < 33:
         return None
     width, height, depth, colour, _, filtering = struct.unpack_from(">IIBBBB", data, 16)
-    if (depth, colour) not in _PNG_MODES or filtering or not width or not height:
+    if depth not in _PNG_DEPTHS.get(colour, ()) or filtering or not width or not height:
         return None
     pos, n, view = 8, len(data), memoryview(data)
     while pos + 8 <= n:
         length, cid = struct.unpack_from(">I4s", data, pos)
         if cid == b"IDAT":
-            return _Header(width, height, 1) if pos > 8 else None
+            return _Header(width, height, 1)
         end = pos + 8 + length
-        if end + 4 > n or zlib.crc32(view[pos + 4 : end]) != int.from_bytes(view[end : end + 4]):
+        least = 13 if pos == 8 else 6 if cid == b"tRNS" and colour != 3 else _PNG_PLAIN.get(cid, n)
+        if length < least or end + 4 > n:
             return None
-        if cid == b"tRNS" and colour != 3 and length < 6:
-            return None
-        if cid != b"tRNS" and length < (13 if pos == 8 else _PNG_PLAIN.get(cid, n)):
+        if zlib.crc32(view[pos + 4 : end]) != int.from_bytes(view[end : end + 4]):
             return None
         pos = end + 4
     return None
@@ -408,12 +384,12 @@ def _decode(
 ) -> tuple[np.ndarray, bool]:
     """Upright uint8 3-channel image of `path` and whether it is BGR (OpenCV) or RGB (Pillow).
 
-    `target` (h, w) enables JPEG reduced decoding. The caller finishes with :func:`_to_rgb`,
-    after resizing if it wants to (cheaper on the smaller image; channels are independent).
+    `target` (h, w) enables JPEG reduced decoding. Callers resize (channels are independent)
+    before converting to RGB, which is cheaper on the smaller image.
     """
     _check_extension(path)
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", buffering=0) as f:
             data = f.read()
     except OSError as e:
         raise _read_error(e) from None
@@ -432,9 +408,8 @@ def _decode(
 
     flags = cv2.IMREAD_UNCHANGED  # keeps alpha and 16 bits, ignores EXIF orientation
     if kind == "JPEG":
-        flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-        if target is not None:
-            flags = _reduced_jpeg_flags(header, target) or flags
+        reduced = _reduced_jpeg_flags(header, target) if target else None
+        flags = reduced or cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     try:
         arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)  # no copy; releases the GIL
     except cv2.error:  # raised for some malformed inputs instead of returning None
@@ -443,10 +418,6 @@ def _decode(
     image = _to_three_channels(_to_uint8(arr if is_bgr else _decode_with_pil(data)))
     upright = _UPRIGHT.get(header.orientation)
     return (upright(image) if upright else image), is_bgr
-
-
-def _to_rgb(image: np.ndarray, is_bgr: bool) -> np.ndarray:
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if is_bgr else np.ascontiguousarray(image)
 
 
 def _reduced_jpeg_flags(header: _Header, target: tuple[int, int]) -> int | None:
@@ -466,7 +437,8 @@ def load_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     EXIF orientation applied, GIF gives its first frame. `max_pixels` is checked from the
     header before decoding. Raises :class:`ImageError` with a specific reason.
     """
-    return _to_rgb(*_decode(Path(path), max_pixels))
+    image, is_bgr = _decode(Path(path), max_pixels)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if is_bgr else np.ascontiguousarray(image)
 
 
 def load_rgb_resized(
@@ -487,4 +459,4 @@ def load_rgb_resized(
         shrinking = height <= src_h and width <= src_w
         interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
         image = cv2.resize(image, (width, height), interpolation=interpolation)
-    return _to_rgb(image, is_bgr)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if is_bgr else np.ascontiguousarray(image)

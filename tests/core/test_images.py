@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import time
@@ -552,3 +553,102 @@ def test_scan_many_files_is_fast(tmp_path: Path) -> None:
     result = scan_images(tmp_path)
     assert len(result) == 5000
     assert time.perf_counter() - start < 1.0
+
+
+# ------------------------------------------------------------------ fast headers
+
+
+def segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def encode(im: Image.Image, fmt: str, **kwargs: object) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+def header_variants() -> dict[str, bytes]:
+    """JPEG/PNG files whose headers exercise every branch of the fast header parsers."""
+    src = Image.fromarray(noisy(37, 53))
+    jpg = encode(src, "JPEG")
+    # Big-endian TIFF header, IFD0 at 8: one entry (orientation, SHORT, 1 value: 6), no next IFD.
+    mm = (
+        b"MM\x00*\x00\x00\x00\x08\x00\x01"
+        + b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00"
+        + bytes(4)
+    )
+    xmp = b'http://ns.adobe.com/xap/1.0/\x00<r tiff:Orientation="8"/>'
+    dpi = exif(6)
+    dpi[0x0128], dpi[0x011A] = 2, 300.0
+    out = {f"exif{o}.jpg": encode(src, "JPEG", exif=exif(o)) for o in (0, 1, 3, 6, 8, 9)}
+    return out | {
+        "plain.jpg": jpg,
+        "dpi.jpg": encode(src, "JPEG", exif=dpi),
+        "progressive-gray.jpg": encode(src.convert("L"), "JPEG", progressive=True),
+        "cmyk.jpg": encode(src.convert("CMYK"), "JPEG"),
+        "icc.jpg": encode(src, "JPEG", icc_profile=b"icc" * 100),
+        "big-endian.jpg": jpg[:2] + segment(0xE1, b"Exif\0\0" + mm) + jpg[2:],
+        "xmp.jpg": jpg[:2] + segment(0xE1, xmp) + jpg[2:],
+        "xmp-exif.jpg": jpg[:2] + segment(0xE1, b"Exif\0\0" + mm) + segment(0xE1, xmp) + jpg[2:],
+        "mpf.jpg": jpg[:2] + segment(0xE2, b"MPF\0II*\0\x08\0\0\0\0\0") + jpg[2:],
+        "fill.jpg": jpg[:2] + b"\xff" + jpg[2:],
+        "rgb.png": encode(src, "PNG", dpi=(72, 72)),
+        "palette.png": encode(src.convert("P"), "PNG", transparency=3),
+        "exif.png": encode(src, "PNG", exif=exif(6)),
+        "sixteen.png": cv2.imencode(".png", noisy().astype(np.uint16) * 257)[1].tobytes(),
+    }
+
+
+def fast_header(data: bytes) -> object:
+    """What the fast parsers say: a header, None (ask Pillow) or an ImageError reason."""
+    check = {"JPEG": images._check_jpeg, "PNG": images._check_png}.get(images._sniff(data[:12]))
+    try:
+        return check(data) if check else None
+    except ImageError as e:
+        return e.reason
+
+
+def test_fast_headers_agree_with_pillow() -> None:
+    # Wherever the fast parsers answer, Pillow gives the same size and orientation, also for
+    # damaged headers (seeded mutations of the first 300 bytes); elsewhere they defer to Pillow.
+    rng = np.random.default_rng(3)
+    fast = set()
+    for name, data in header_variants().items():
+        for k in range(60):
+            buf = bytearray(data)
+            for pos in rng.integers(0, min(300, len(data)), size=k and int(rng.integers(1, 4))):
+                buf[pos] = int(rng.integers(0, 256)) if k % 2 else buf[pos] ^ 1 << k % 8
+            header = fast_header(bytes(buf))
+            if isinstance(header, images._Header):
+                kind = images._sniff(bytes(buf[:12]))
+                assert header == images._read_header(io.BytesIO(bytes(buf)), kind), (name, k)
+                if k == 0:
+                    fast.add(name)
+    assert set(header_variants()) - fast == {"exif.png", "fill.jpg", "mpf.jpg", "xmp.jpg"}
+
+
+def test_ordinary_files_never_open_pillow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_pillow(*args: object) -> None:
+        raise AssertionError("Pillow must not be needed")
+
+    monkeypatch.setattr(images.Image, "open", no_pillow)
+    for name in ("exif6.jpg", "dpi.jpg", "cmyk.jpg", "rgb.png", "palette.png", "sixteen.png"):
+        (tmp_path / name).write_bytes(header_variants()[name])
+        upright = (53, 37) if name in ("exif6.jpg", "dpi.jpg") else (37, 53)
+        check_rgb(load_rgb(tmp_path / name), (64, 64) if name == "sixteen.png" else upright)
+        check_rgb(load_rgb_resized(tmp_path / name, (16, 16)), (16, 16))
+
+
+@pytest.mark.parametrize("name", ["rgb.png", "palette.png", "sixteen.png", "exif6.jpg"])
+@pytest.mark.parametrize("size", [(32, 32), (224, 224), (7, 100), (37, 53)])
+def test_resizing_before_rgb_conversion_is_exact(
+    tmp_path: Path, name: str, size: tuple[int, int]
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(header_variants()[name])
+    rgb = load_rgb(path)
+    shrinking = size[0] <= rgb.shape[0] and size[1] <= rgb.shape[1]
+    inter = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    expected = cv2.resize(rgb, size[::-1], interpolation=inter) if rgb.shape[:2] != size else rgb
+    assert np.array_equal(load_rgb_resized(path, size), expected)
