@@ -331,6 +331,27 @@ class Controller(LabelActions, ExportActions, QObject):
     def _on_thumbnail_failed(self, key: str, _gen: int, reason: str) -> None:
         self.model.thumbnail_ready(key)
 
+    def about_lines(self) -> list[str]:
+        """Versions of the libraries doing the work and the device in use (no heavy imports)."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        import PySide6.QtCore
+
+        def ver(dist: str) -> str:
+            try:
+                return version(dist)
+            except PackageNotFoundError:
+                return "not installed"
+
+        device = self._status.get("device") or "not started (open a folder)"
+        return [
+            f"TensorFlow {ver('tensorflow')} · Keras {ver('keras')} · river {ver('river')}",
+            f"Qt {PySide6.QtCore.qVersion()} (PySide6 {PySide6.__version__}) · "
+            f"h5py {ver('h5py')} · OpenCV {ver('opencv-python-headless')}",
+            f"Device: {device}",
+            f"Backbone: {self._backbone_label or 'none yet'}",
+        ]
+
     def _pixmap_for(self, path: str):
         pixmap = self.thumbnails.pixmap(path)
         if pixmap is None and self.root is not None:

@@ -292,8 +292,8 @@ class ShortcutsDialog(QDialog):
         self.table = table
 
 
-def show_about(parent: QWidget | None, version: str) -> None:
-    """The About box."""
+def show_about(parent: QWidget | None, version: str, details: list[str] | None = None) -> None:
+    """The About box; ``details`` are plain lines (library versions, the device in use)."""
     box = QMessageBox(parent)
     box.setWindowTitle("About Loupe")
     box.setTextFormat(Qt.TextFormat.PlainText)
@@ -302,6 +302,7 @@ def show_about(parent: QWidget | None, version: str) -> None:
         "Teach an image classifier by working through a folder of images.\n\n"
         "A pretrained network turns every image into features in the background; an online "
         "classifier learns from every confirm, correction and new label at once."
+        + ("\n\n" + "\n".join(details) if details else "")
     )
     box.setIcon(QMessageBox.Icon.Information)
     box.exec()

@@ -198,7 +198,9 @@ class MainWindow(QMainWindow):
         self.a_shortcuts = self._act(
             "&Keyboard Shortcuts…", self._show_shortcuts, [std.HelpContents]
         )
-        self.a_about = self._act("&About Loupe", lambda: show_about(self, __version__))
+        self.a_about = self._act(
+            "&About Loupe", lambda: show_about(self, __version__, self._c.about_lines())
+        )
         self.advance_group = QActionGroup(self)
         self.a_next = self._act(
             "After Action: Next Image", lambda: c.set_advance("next"), checkable=True

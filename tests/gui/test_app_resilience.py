@@ -184,3 +184,12 @@ def test_rename_merge_delete_recolor_from_the_window(qtbot, tmp_path, class_imag
     assert bar_names() == ["dog", "kitten"]
     assert controller.session.labels.label_of("cat.0.jpg") == "kitten"
     close_window(qtbot, window, controller)
+
+
+def test_about_lists_library_versions_and_device(qtbot, tmp_path, class_images, tiny_backbone):
+    controller, window = open_window(qtbot, tmp_path, class_images, tiny_backbone)
+    text = "\n".join(controller.about_lines())
+    for name in ("TensorFlow", "Keras", "river", "Qt"):
+        assert name in text
+    assert "Device: CPU" in text or "Device: GPU" in text or "features cached" in text
+    close_window(qtbot, window, controller)
