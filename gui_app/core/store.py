@@ -331,6 +331,21 @@ class FeatureStore:
         """Paths with a committed row, ordered by their latest row."""
         return sorted(self._index, key=lambda p: self._index[p][0])
 
+    def latest_rows(self) -> np.ndarray:
+        """Sorted row numbers of the latest committed row of every path."""
+        rows = np.fromiter((v[0] for v in self._index.values()), np.int64, len(self._index))
+        rows.sort()
+        return rows
+
+    def read_rows(self, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """(paths, vectors) of the committed ``rows`` (sorted ascending, one region of the file)."""
+        if len(rows) == 0:
+            return [], np.zeros((0, self.dim), np.float32)
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        with self._reading():
+            region = self._group["paths"].asstr(errors=_ENC)[lo:hi]
+        return [region[r - lo] for r in rows.tolist()], self.vectors(rows)
+
     def iter_blocks(self, block_rows: int = 4096) -> Iterator[tuple[list[str], np.ndarray]]:
         """Stream (paths, vectors) of the latest row per path in row order.
 

@@ -59,35 +59,27 @@ def labelled_blocks(
 ) -> Iterator[tuple[list[str], list[str], np.ndarray]]:
     """Yield (paths, labels, vectors) blocks of labelled rows, optionally shuffled.
 
-    With a seed, rows are shuffled within each block and blocks are visited in a shuffled
-    order: a constant-memory approximation of a full shuffle. Blocks are re-read by index
-    so at most one block is in memory.
+    With a seed, blocks are visited in a shuffled order and rows are shuffled within each
+    block: a constant-memory approximation of a full shuffle (only one block of vectors is in
+    memory, whatever the file size).
     """
-    n_blocks = -(-len(store) // block_rows) if len(store) else 0
-    order = list(range(n_blocks))
-    rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
-    if rng is not None:
-        rng.shuffle(order)
-    blocks = list(store.iter_blocks(block_rows)) if rng is not None and n_blocks < 4 else None
-    for index in order:
-        if blocks is not None:
-            paths, vectors = blocks[index]
-        else:
-            paths, vectors = _block_at(store, index, block_rows)
+    if shuffle_seed is None:
+        blocks = store.iter_blocks(block_rows)
+        rng = None
+    else:
+        rng = np.random.default_rng(shuffle_seed)
+        rows = store.latest_rows()
+        chunks = [rows[i : i + block_rows] for i in range(0, len(rows), block_rows)]
+        order = rng.permutation(len(chunks))
+        blocks = (store.read_rows(chunks[i]) for i in order)
+    for paths, vectors in blocks:
         idx = np.arange(len(paths))
         if rng is not None:
             rng.shuffle(idx)
         keep = [(i, lab) for i in idx if (lab := label_of(paths[i])) is not None]
         if keep:
-            rows = [i for i, _ in keep]
-            yield [paths[i] for i in rows], [lab for _, lab in keep], vectors[rows]
-
-
-def _block_at(store: FeatureStore, index: int, block_rows: int) -> tuple[list[str], np.ndarray]:
-    for i, block in enumerate(store.iter_blocks(block_rows)):
-        if i == index:
-            return block
-    return [], np.zeros((0, store.dim), np.float32)
+            picked = [i for i, _ in keep]
+            yield [paths[i] for i in picked], [lab for _, lab in keep], vectors[picked]
 
 
 @dataclass

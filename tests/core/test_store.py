@@ -370,3 +370,19 @@ def test_sigkill_while_writing_never_crashes_reopen(tmp_path: Path, kill_after: 
     with FeatureStore(path, "bb") as store:
         assert store.recovery_message is None
         check_rows(store, n + 1400)
+
+
+def test_read_rows_matches_iter_blocks_for_a_shuffled_pass(tmp_path: Path) -> None:
+    store = FeatureStore(tmp_path / "f.h5", "bb", 4)
+    keys = [FileKey(f"p{i}.jpg", i, i) for i in range(50)]
+    store.append(keys, np.arange(200, dtype=np.float32).reshape(50, 4))
+    store.append([FileKey("p3.jpg", 99, 99)], np.full((1, 4), -1, np.float32))  # supersedes p3
+    rows = store.latest_rows()
+    assert len(rows) == 50 and list(rows) == sorted(rows)
+    paths, vectors = store.read_rows(rows)
+    streamed = {p: v for ps, vs in store.iter_blocks(7) for p, v in zip(ps, vs, strict=True)}
+    assert dict(zip(paths, map(tuple, vectors), strict=True)) == {
+        p: tuple(v) for p, v in streamed.items()
+    }
+    assert tuple(vectors[paths.index("p3.jpg")]) == (-1, -1, -1, -1)
+    store.close()
