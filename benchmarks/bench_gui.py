@@ -168,8 +168,9 @@ def main() -> int:
     wait_until(app, lambda: bool(first_thumb), timeout=60)
     wait_until(
         app,
-        lambda: controller._status["state"] == "done"
-        and len(controller.session.vectors) == args.images,
+        lambda: (
+            controller._status["state"] == "done" and len(controller.session.vectors) == args.images
+        ),
     )
     loaded = time.perf_counter() - t_open
     stall_load = meter.stop()
