@@ -13,6 +13,7 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QEventLoop
 
 from gui_app.core.labels import LabelError
+from gui_app.core.learner import LearnerError
 from gui_app.qt.viewstate import BarItem, ClassRow, CurrentImage, StatusInfo
 
 EMPTY_BARS = "Label two classes to see predictions"
@@ -292,6 +293,8 @@ class LabelActions:
                 self.model.set_predictions(np.zeros(0, np.int64), np.zeros((0, 0)), [])
             return
         matrix = self.session.vectors.matrix
+        if len(matrix) == 0 or matrix.shape[1] != self.session.learner.n_features:
+            return  # no features yet (or of another backbone, before the rebuild)
         self._rescore_state = (matrix, list(self.session.learner.classes), 0, [])
         self._rescore_step.start()
 
@@ -300,7 +303,11 @@ class LabelActions:
             return
         matrix, classes, start, parts = self._rescore_state
         stop = min(start + RESCORE_CHUNK, len(matrix))
-        parts.append(self.session.learner.score_many(matrix[start:stop]))
+        try:
+            parts.append(self.session.learner.score_many(matrix[start:stop]))
+        except LearnerError:  # the learner changed under this pass; a fresh one is queued
+            self._rescore_state = None
+            return
         if stop < len(matrix):
             self._rescore_state = (matrix, classes, stop, parts)
             self._rescore_step.start()
