@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-from gui_app.core.project import ProjectError
+from gui_app.core.project import ProjectError, unwritable_error
 
 LOCK_NAME = "lock"
 _WINDOWS = sys.platform == "win32"
@@ -236,7 +236,7 @@ class ProjectLock:
             self.directory.mkdir(parents=True, exist_ok=True)
             return os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
         except OSError as exc:
-            raise _io_error(self.path, exc) from exc
+            raise unwritable_error(f"cannot create the project lock {self.path}", exc) from exc
 
     def _remove_leftovers(self) -> None:
         """Temp files of a holder killed while publishing (only a lock holder makes them)."""
@@ -334,13 +334,3 @@ class ProjectLock:
 
     def __repr__(self) -> str:
         return f"ProjectLock({str(self.path)!r}, held={self.held})"
-
-
-def _io_error(path: Path, exc: OSError) -> ProjectError:
-    reason = exc.strerror or str(exc)
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        reason = f"{reason} (the folder is read-only)"
-    return ProjectError(
-        f"cannot create the project lock {path}: {reason}. "
-        "Choose another location for the project files with --project-dir DIR."
-    )

@@ -35,13 +35,17 @@ def _check_writable(directory: Path) -> None:
         if created:  # leave no empty .loupe/ behind
             with contextlib.suppress(OSError):
                 directory.rmdir()
-        reason = exc.strerror or str(exc)
-        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            reason = f"{reason} (the folder is read-only)"
-        raise ProjectError(
-            f"cannot write the project files to {directory}: {reason}. "
-            "Choose another location for them with --project-dir DIR."
-        ) from exc
+        raise unwritable_error(f"cannot write the project files to {directory}", exc) from exc
+
+
+def unwritable_error(what: str, exc: OSError) -> ProjectError:
+    """``what`` failed with ``exc``: a ProjectError that says why and points to --project-dir."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        reason = f"{reason} (the folder is read-only)"
+    return ProjectError(
+        f"{what}: {reason}. Choose another location for the project files with --project-dir DIR."
+    )
 
 
 def _slug(text: str) -> str:
