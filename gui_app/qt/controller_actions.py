@@ -178,7 +178,10 @@ class LabelActions:
         except LabelError as exc:
             self.message.emit(str(exc), 3000)
             return
-        self.model.set_labels(self.session.labels.labels())
+        if event.path:  # an image's label: refresh that one (the whole table costs ~0.1 s at 100k)
+            self.model.set_label(event.path, self.session.labels.label_of(event.path))
+        else:  # a class action: many images may have changed
+            self.model.set_labels(self.session.labels.labels())
         self._sync_classes()
         if event.path and self.model.row_of(event.path) >= 0:
             self.set_current_row(self.model.row_of(event.path))
