@@ -10,14 +10,12 @@ from tqdm import tqdm
 
 from gui_app.core.backbones import (
     DEFAULT_BACKBONE,
-    BackboneError,
     BackboneSpec,
     absolute_choice,
     resolve_backbone,
 )
-from gui_app.core.export import ExportError
-from gui_app.core.images import DEFAULT_MAX_PIXELS, ImageError, scan_images
-from gui_app.core.labels import LabelError
+from gui_app.core.errors import LoupeError
+from gui_app.core.images import DEFAULT_MAX_PIXELS, scan_images
 from gui_app.core.learner import LearnerError, OnlineLearner
 from gui_app.core.project import Project, ProjectError, write_unreadable_csv
 from gui_app.core.store import FeatureStore, StoreError, list_backbone_ids
@@ -29,27 +27,15 @@ from gui_app.core.training import (
     train_stream,
 )
 
-USER_ERRORS = (
-    BackboneError,
-    ExportError,
-    ImageError,
-    LabelError,
-    LearnerError,
-    ProjectError,
-    StoreError,
-    LabelSourceError,
-    FileNotFoundError,
-    PermissionError,
-    IsADirectoryError,
-)
+OS_USER_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError)
 
 
 def user_error_message(exc: BaseException) -> str | None:
     """The one-line message for an expected failure, or None for a real bug."""
-    if isinstance(exc, OSError) and isinstance(exc, USER_ERRORS):
+    if isinstance(exc, OS_USER_ERRORS):
         return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
-    if isinstance(exc, USER_ERRORS):
-        return str(getattr(exc, "reason", None) or exc)
+    if isinstance(exc, LoupeError):
+        return exc.reason
     return None
 
 

@@ -25,12 +25,15 @@ from typing import Any
 
 import numpy as np
 
+from gui_app.core.errors import LoupeError
+
 BACKBONE_NAMES = ("mobilenet_v2", "efficientnet_b0", "resnet50")
 DEFAULT_BACKBONE = "mobilenet_v2"
+DEFAULT_WEIGHTS = "imagenet"
 _INIT_SEED = 0  # weights='none' is a *deterministic* random init, so its cache id stays valid
 
 
-class BackboneError(Exception):
+class BackboneError(LoupeError):
     """A backbone cannot be resolved, built or loaded; the message says why."""
 
 

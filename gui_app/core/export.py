@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from gui_app.core.atomic import atomic_write
+from gui_app.core.errors import LoupeError
 from gui_app.core.labels import LabelStore
 
 LABEL_FORMATS = ("csv", "json")
@@ -40,7 +41,7 @@ _RESERVED = frozenset(
 _BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
-class ExportError(ValueError):
+class ExportError(LoupeError, ValueError):
     """An export cannot be done as asked; ``str(exc)`` says why."""
 
 

@@ -10,15 +10,13 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from gui_app.core.errors import LoupeError
+
 __all__ = ["ImageError"]
 
 
-class ImageError(Exception):
+class ImageError(LoupeError):
     """An image cannot be used; ``reason`` is short and specific (``"empty file (0 bytes)"``)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

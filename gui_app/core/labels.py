@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gui_app.core.errors import LoupeError
+
 MAX_CLASS_NAME = 100
 FORMAT_VERSION = 1
 APPLICATION_ID = 0x4C4F5550  # b"LOUP" in the SQLite header marks a Loupe label database
@@ -73,7 +75,7 @@ _UPSERT = "INSERT INTO labels VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET labe
 _NOT_UNDO = "kind NOT IN ('undo', 'redo')"
 
 
-class LabelError(ValueError):
+class LabelError(LoupeError, ValueError):
     """A label action or database was rejected; ``str(exc)`` is a human-readable reason."""
 
 

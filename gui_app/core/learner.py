@@ -18,15 +18,17 @@ import numpy as np
 from river import compose, forest, linear_model, multiclass, naive_bayes, neighbors, preprocessing
 
 from gui_app.core.atomic import atomic_write
+from gui_app.core.errors import LoupeError
 
 LEARNERS: tuple[str, ...] = ("logistic", "softmax", "gaussian-nb", "knn", "arf")
+DEFAULT_LEARNER = "logistic"
 _LINEAR = ("logistic", "softmax")
 _FORMAT_VERSION = 1
 _CHUNK_ROWS = 16384  # rows per matmul call in score_many (bounded temporary memory)
 _SIGMOID_CLAMP = 30.0  # river.utils.math.sigmoid returns exactly 0/1 beyond +-30
 
 
-class LearnerError(Exception):
+class LearnerError(LoupeError):
     """Raised for unusable input vectors and unreadable or foreign model snapshots."""
 
 

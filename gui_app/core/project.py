@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gui_app.core.atomic import atomic_write
+from gui_app.core.errors import LoupeError
 
 if TYPE_CHECKING:
     from gui_app.core.lock import ProjectLock
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 PROJECT_DIRNAME = ".loupe"
 
 
-class ProjectError(Exception):
+class ProjectError(LoupeError):
     """The project cannot be opened where asked, with the reason and what to do instead."""
 
 

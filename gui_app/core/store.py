@@ -28,6 +28,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from gui_app.core.errors import LoupeError
+
 FORMAT_VERSION = 1
 
 _ENC = "surrogateescape"  # keeps undecodable file names round-tripping through UTF-8
@@ -45,7 +47,7 @@ _H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
 _log = logging.getLogger(__name__)
 
 
-class StoreError(Exception):
+class StoreError(LoupeError):
     """The feature cache cannot be used: damaged (read-only), busy, closed or misused."""
 
 

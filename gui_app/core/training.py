@@ -14,13 +14,14 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from gui_app.core.errors import LoupeError
 from gui_app.core.learner import OnlineLearner
 from gui_app.core.store import FeatureStore
 
 LabelFn = Callable[[str], str | None]
 
 
-class LabelSourceError(ValueError):
+class LabelSourceError(LoupeError, ValueError):
     """A --label-from value that cannot be used, with the reason."""
 
 

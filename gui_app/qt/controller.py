@@ -188,9 +188,7 @@ class Controller(LabelActions, ExportActions, QObject):
             self._backbone_label = spec.label
         except BackboneError as exc:
             self._backbone_label = backbone
-            self.error.emit(
-                "Backbone unavailable", str(exc.reason if hasattr(exc, "reason") else exc)
-            )
+            self.error.emit("Backbone unavailable", exc.reason)
         self._generation += 1
         self._worker.supersede(self._generation)
         self.thumbnails.set_generation(self._generation)

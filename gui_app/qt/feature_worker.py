@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
-from gui_app.core.backbones import BackboneError, resolve_backbone
+from gui_app.core.backbones import resolve_backbone
+from gui_app.core.errors import LoupeError
 from gui_app.core.features import (
     ExtractionProgress,
     ExtractionReport,
@@ -26,7 +27,7 @@ from gui_app.core.features import (
     stat_files,
 )
 from gui_app.core.images import DEFAULT_MAX_PIXELS, iter_images
-from gui_app.core.store import FeatureStore, StoreError
+from gui_app.core.store import FeatureStore
 
 SCAN_FIRST_CHUNK = 200
 SCAN_CHUNK_SECONDS = 0.25
@@ -106,8 +107,10 @@ class FeatureWorker(QObject):
         report: ExtractionReport | None = None
         try:
             report = self._run(request)
-        except (BackboneError, StoreError, OSError) as exc:
-            self.error.emit(gen, str(getattr(exc, "reason", None) or exc))
+        except LoupeError as exc:
+            self.error.emit(gen, exc.reason)
+        except OSError as exc:
+            self.error.emit(gen, str(exc))
         except Exception as exc:
             traceback.print_exc()
             self.error.emit(gen, f"feature extraction failed: {type(exc).__name__}: {exc}")
