@@ -10,7 +10,8 @@ Journal (``journal`` table; rows are never deleted, and only ``undone`` ever cha
     kind TEXT                 one of KINDS              time REAL     unix seconds
     path, label, previous, target TEXT                  see Event
     prediction TEXT           JSON distribution shown to the user, or NULL
-    data TEXT                 JSON needed to undo/redo class actions (colour, position, paths)
+    data TEXT                 JSON needed to undo/redo (class colour/position/paths, cleared
+                              marks) and label context ({"pick": why the image was shown})
     ref INTEGER               undo/redo rows: the group they undid/redid
     undone INTEGER            0/1, flipped by undo/redo in the same transaction
 """
@@ -18,143 +19,43 @@ Journal (``journal`` table; rows are never deleted, and only ``undone`` ever cha
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gui_app.core.errors import LoupeError
+from gui_app.core.label_schema import (  # re-exported: the store's public vocabulary
+    _EVENT_COLUMNS,
+    _NOT_UNDO,
+    _SCHEMA,
+    _TABLES,
+    _UPSERT,
+    APPLICATION_ID,
+    FORMAT_VERSION,
+    KINDS,
+    LABEL_KINDS,
+    MARK_KINDS,
+    MARKS,
+    MAX_CLASS_NAME,
+    MIGRATIONS,
+    PALETTE,
+    ClassInfo,
+    Event,
+    LabelError,
+    check_color,
+    check_path,
+    check_prediction,
+    validate_class_name,
+)
 
-MAX_CLASS_NAME = 100
-FORMAT_VERSION = 1
-APPLICATION_ID = 0x4C4F5550  # b"LOUP" in the SQLite header marks a Loupe label database
-#: Qualitative palette, most distinct first; each has contrast >= 3 on white and on #1e1e1e.
-PALETTE = (
-    "#dd0044", "#009900", "#0066ff", "#117788", "#ff00dd", "#aa7700", "#bb77bb",
-    "#ff5500", "#9922ff", "#778855", "#1177cc", "#cc7766", "#dd1188", "#bb66ee",
-    "#778800", "#009966", "#bb4466", "#dd6633", "#7766cc", "#8888bb",
-)  # fmt: skip
-LABEL_KINDS = ("label", "relabel", "confirm")
-KINDS = (*LABEL_KINDS, "unlabel", "add_class", "rename_class", "merge_classes", "delete_class",
-         "recolor_class", "move_class", "undo", "redo")  # fmt: skip
-
-_SCHEMA = """
-CREATE TABLE classes(name TEXT PRIMARY KEY, color TEXT NOT NULL, position INTEGER NOT NULL,
-                     n INTEGER NOT NULL DEFAULT 0);  -- n: labelled images, kept by triggers
-CREATE TABLE labels(path TEXT PRIMARY KEY,
-                    label TEXT NOT NULL REFERENCES classes(name) ON UPDATE CASCADE) WITHOUT ROWID;
-CREATE INDEX labels_by_label ON labels(label);
-CREATE TRIGGER count_insert AFTER INSERT ON labels
-BEGIN UPDATE classes SET n = n + 1 WHERE name = NEW.label; END;
-CREATE TRIGGER count_delete AFTER DELETE ON labels
-BEGIN UPDATE classes SET n = n - 1 WHERE name = OLD.label; END;
-CREATE TRIGGER count_update AFTER UPDATE OF label ON labels WHEN OLD.label IS NOT NEW.label
-BEGIN UPDATE classes SET n = n - 1 WHERE name = OLD.label;
-      UPDATE classes SET n = n + 1 WHERE name = NEW.label; END;
-CREATE TABLE journal(
-    seq INTEGER PRIMARY KEY, grp INTEGER NOT NULL, kind TEXT NOT NULL, time REAL NOT NULL,
-    path TEXT, label TEXT, previous TEXT, target TEXT, prediction TEXT, data TEXT, ref INTEGER,
-    undone INTEGER NOT NULL DEFAULT 0 CHECK (undone IN (0, 1)));
-CREATE INDEX journal_by_grp ON journal(grp);
-CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
-BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
-CREATE TRIGGER journal_immutable BEFORE UPDATE OF
-    seq, grp, kind, time, path, label, previous, target, prediction, data, ref ON journal
-BEGIN SELECT RAISE(ABORT, 'journal rows are immutable except their undone flag'); END;
-CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-_TABLES = {"classes", "labels", "journal", "settings"}
-_EVENT_COLUMNS = "seq, kind, time, path, label, previous, target, prediction, undone"
-_UPSERT = "INSERT INTO labels VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET label = excluded.label"
-_NOT_UNDO = "kind NOT IN ('undo', 'redo')"
-
-
-class LabelError(LoupeError, ValueError):
-    """A label action or database was rejected; ``str(exc)`` is a human-readable reason."""
-
-
-def validate_class_name(name: str) -> str:
-    """Return ``name`` stripped and NFC-normalised, or raise `LabelError` saying why it is invalid.
-
-    Any script, emoji, ``/`` and markup are fine; control characters (category Cc such as
-    ``\\x00``, ``\\n``, ``\\t``) and line/paragraph separators are not; at most 100 characters.
-    """
-    if not isinstance(name, str):
-        raise LabelError(f"class name must be text, not {type(name).__name__}")
-    cleaned = unicodedata.normalize("NFC", name.strip())
-    categories = {unicodedata.category(c) for c in cleaned}
-    if not cleaned:
-        raise LabelError("class name is empty")
-    if categories & {"Cc", "Zl", "Zp"}:
-        raise LabelError("class name contains control characters")
-    if "Cs" in categories:
-        raise LabelError("class name contains invalid (surrogate) characters")
-    if len(cleaned) > MAX_CLASS_NAME:
-        raise LabelError(f"class name is longer than {MAX_CLASS_NAME} characters")
-    return cleaned
-
-
-@dataclass(frozen=True)
-class ClassInfo:
-    """A class: its name, display colour ``#rrggbb`` and 0-based position (shortcut order)."""
-
-    name: str
-    color: str
-    position: int
-
-
-@dataclass(frozen=True)
-class Event:
-    """One journal row.
-
-    Image kinds (``label``, ``relabel``, ``confirm``, ``unlabel``): ``path``, the new ``label``
-    (None for unlabel) and the image's ``previous`` label. Class kinds: ``label`` is the class
-    acted on (named as before the action); rename/merge put that old name in ``previous`` and the
-    new name / destination in ``target``; recolor/move put the old and new colour / position in
-    ``previous``/``target``. ``undo``/``redo`` copy ``path``, ``label`` and ``previous`` from the
-    last row of the group they act on and list the group's seqs, comma-separated, in ``target``.
-    """
-
-    seq: int
-    kind: str
-    time: float
-    path: str | None
-    label: str | None
-    previous: str | None
-    target: str | None
-    prediction: dict[str, float] | None
-    undone: bool
-
-
-def _color(color: str) -> str:
-    if not isinstance(color, str) or not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
-        raise LabelError(f"colour {color!r} is not of the form #rrggbb")
-    return color.lower()
-
-
-def _path(path: str) -> str:
-    if not isinstance(path, str) or not path:
-        raise LabelError(f"image path must be a non-empty string, not {path!r}")
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise LabelError(f"image path {path!r} cannot be stored: {exc}") from exc
-    return path
-
-
-def _prediction(prediction: Any) -> dict[str, float] | None:
-    if prediction is None:
-        return None
-    try:
-        return {str(k): float(v) for k, v in prediction.items()}
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise LabelError(f"prediction must map class names to numbers: {exc}") from exc
+__all__ = [
+    "FORMAT_VERSION", "KINDS", "LABEL_KINDS", "MARKS", "MAX_CLASS_NAME", "PALETTE",
+    "ClassInfo", "Event", "LabelError", "LabelStore", "validate_class_name",
+]  # fmt: skip
 
 
 class LabelStore:
@@ -218,7 +119,24 @@ class LabelStore:
             raise LabelError(f"{self.path} was written by a newer Loupe (format {version})")
         elif version < 1 or not _TABLES.issubset(tables):
             raise LabelError(f"{self.path} is damaged: missing tables or format version")
+        elif version < FORMAT_VERSION:
+            self._migrate(db, version)
         self._db = db
+
+    def _migrate(self, db: sqlite3.Connection, version: int) -> None:
+        """Upgrade an older database in place, one transaction (all or nothing)."""
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for old in range(version, FORMAT_VERSION):
+                for statement in MIGRATIONS[old].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         """Close the database (idempotent); every returned action is already durable."""
@@ -305,6 +223,16 @@ class LabelStore:
                 ex("DELETE FROM labels WHERE path = ?", (path,))
             else:
                 ex(_UPSERT, (path, new))
+            cleared = data.get("cleared") or ()
+            if forward:
+                ex("DELETE FROM marks WHERE path = ?", (path,))
+            else:
+                db.executemany("INSERT INTO marks VALUES (?, ?)", ((path, m) for m in cleared))
+        elif kind in MARK_KINDS:
+            if (kind == "mark") == forward:
+                ex("INSERT INTO marks VALUES (?, ?)", (path, label))
+            else:
+                ex("DELETE FROM marks WHERE path = ? AND mark = ?", (path, label))
         elif kind == "add_class" and forward:
             self._insert_class(db, label, data["color"], data["position"])
         elif kind == "add_class":
@@ -349,7 +277,7 @@ class LabelStore:
         used = [r[0] for r in db.execute("SELECT color FROM classes")]
         if color is None:
             color = next((c for c in PALETTE if c not in used), PALETTE[len(used) % len(PALETTE)])
-        data = {"color": _color(color), "position": len(used)}
+        data = {"color": check_color(color), "position": len(used)}
         return self._act(db, "add_class", grp, label=name, data=data)
 
     # ------------------------------------------------------------------ queries
@@ -390,7 +318,7 @@ class LabelStore:
         rows = self._read(
             f"SELECT {_EVENT_COLUMNS} FROM journal WHERE {where} ORDER BY seq", (since,)
         )
-        return [Event(*r[:7], None if r[7] is None else json.loads(r[7]), bool(r[8])) for r in rows]
+        return [Event(*r[:7], _json(r[7]), bool(r[8]), _json(r[9])) for r in rows]
 
     def training_events(self) -> list[tuple[int, str, str]]:
         """Label events to replay into a fresh learner, as ``(seq, path, class name)``.
@@ -459,31 +387,129 @@ class LabelStore:
         with self._tx() as db:
             return self._add_class(db, name, color)
 
-    def set_label(self, path: str, label: str, prediction: dict[str, float] | None = None) -> Event:
+    def set_label(
+        self,
+        path: str,
+        label: str,
+        prediction: dict[str, float] | None = None,
+        *,
+        pick: str | None = None,
+    ) -> Event:
         """Label ``path`` (kind ``label``/``relabel``/``confirm``), creating the class if needed.
 
-        ``prediction`` (the distribution shown to the user) is stored in the journal. A created
+        ``prediction`` (the distribution shown to the user) is stored in the journal, and
+        ``pick`` says why the image was shown (``"uncertain"``, ``"audit-random"``, ...). A created
         class is journaled as its own ``add_class`` row in the same undo group; a name that
-        differs from an existing class only in letter case is rejected.
+        differs from an existing class only in letter case is rejected. The image's marks
+        (unsure, reviewed) are cleared; undo restores them.
         """
-        path, label, pred = _path(path), validate_class_name(label), _prediction(prediction)
+        return self.set_labels([(path, label)], {path: prediction}, pick=pick)[-1]
+
+    def set_labels(
+        self,
+        items: Sequence[tuple[str, str]],
+        predictions: Mapping[str, dict[str, float] | None] | None = None,
+        *,
+        pick: str | None = None,
+    ) -> list[Event]:
+        """Label many images in one transaction and one undo group (bulk actions, imports).
+
+        Parameters
+        ----------
+        items
+            ``(path, class name)`` pairs; a path given twice keeps its last class.
+        predictions
+            The distribution each image showed before the action (journaled), by path.
+        pick
+            Why these images were shown, stored with each label event.
+
+        Returns
+        -------
+        list of Event
+            One label event per item, in order (``add_class`` rows are not included).
+        """
+        if not items:
+            raise LabelError("no images to label")
+        predictions = predictions or {}
+        checked = [(check_path(p), validate_class_name(c)) for p, c in items]
+        preds = {p: check_prediction(predictions.get(p)) for p, _ in checked}
+        context = {"pick": pick} if pick else {}
         with self._tx() as db:
             grp = self._new_group(db)
-            if db.execute("SELECT 1 FROM classes WHERE name = ?", (label,)).fetchone() is None:
-                self._add_class(db, label, None, grp)
-            row = db.execute("SELECT label FROM labels WHERE path = ?", (path,)).fetchone()
-            prev = row[0] if row else None
-            kind = "label" if prev is None else "confirm" if prev == label else "relabel"
-            return self._act(db, kind, grp, path=path, label=label, previous=prev, prediction=pred)
+            events = []
+            for path, label in checked:
+                if db.execute("SELECT 1 FROM classes WHERE name = ?", (label,)).fetchone() is None:
+                    self._add_class(db, label, None, grp)
+                row = db.execute("SELECT label FROM labels WHERE path = ?", (path,)).fetchone()
+                prev = row[0] if row else None
+                kind = "label" if prev is None else "confirm" if prev == label else "relabel"
+                cleared = [
+                    m for (m,) in db.execute("SELECT mark FROM marks WHERE path = ?", (path,))
+                ]
+                data = {**context, "cleared": cleared} if cleared else context or None
+                events.append(
+                    self._act(
+                        db,
+                        kind,
+                        grp,
+                        path=path,
+                        label=label,
+                        previous=prev,
+                        prediction=preds[path],
+                        data=data,
+                    )
+                )
+            return events
 
     def remove_label(self, path: str, prediction: dict[str, float] | None = None) -> Event:
         """Unlabel ``path`` (kind ``unlabel``); `LabelError` if it has no label."""
-        path, pred = _path(path), _prediction(prediction)
+        path, pred = check_path(path), check_prediction(prediction)
         with self._tx() as db:
             row = db.execute("SELECT label FROM labels WHERE path = ?", (path,)).fetchone()
             if row is None:
                 raise LabelError(f'image "{path}" has no label')
             return self._act(db, "unlabel", path=path, previous=row[0], prediction=pred)
+
+    def mark(self, path: str, mark: str, prediction: dict[str, float] | None = None) -> Event:
+        """Give ``path`` a mark (one undo group); `LabelError` if it already has it.
+
+        ``unsure`` on a labelled image also removes the label in the same group: an image the
+        user is unsure about is not learned.
+        """
+        path, pred = check_path(path), check_prediction(prediction)
+        if mark not in MARKS:
+            raise LabelError(f"unknown mark {mark!r} (choose {', '.join(MARKS)})")
+        with self._tx() as db:
+            if db.execute(
+                "SELECT 1 FROM marks WHERE path = ? AND mark = ?", (path, mark)
+            ).fetchone():
+                raise LabelError(f'image "{path}" is already marked {mark}')
+            grp = self._new_group(db)
+            row = db.execute("SELECT label FROM labels WHERE path = ?", (path,)).fetchone()
+            if mark == "unsure" and row is not None:
+                self._act(db, "unlabel", grp, path=path, previous=row[0], prediction=pred)
+            return self._act(db, "mark", grp, path=path, label=mark)
+
+    def unmark(self, path: str, mark: str) -> Event:
+        """Remove a mark from ``path``; `LabelError` if it does not have it."""
+        path = check_path(path)
+        with self._tx() as db:
+            if not self._has_mark(db, path, mark):
+                raise LabelError(f'image "{path}" is not marked {mark}')
+            return self._act(db, "unmark", path=path, label=mark)
+
+    @staticmethod
+    def _has_mark(db: sqlite3.Connection, path: str, mark: str) -> bool:
+        found = db.execute("SELECT 1 FROM marks WHERE path = ? AND mark = ?", (path, mark))
+        return found.fetchone() is not None
+
+    def marked(self, mark: str) -> set[str]:
+        """Paths that carry ``mark``."""
+        return {p for (p,) in self._read("SELECT path FROM marks WHERE mark = ?", (mark,))}
+
+    def marks_of(self, path: str) -> set[str]:
+        """Marks of one image."""
+        return {m for (m,) in self._read("SELECT mark FROM marks WHERE path = ?", (path,))}
 
     def rename_class(self, old: str, new: str) -> Event:
         """Rename a class; its images follow. A change of letter case only is allowed."""
@@ -515,7 +541,7 @@ class LabelStore:
 
     def recolor_class(self, name: str, color: str) -> Event:
         """Change a class's display colour (``#rrggbb``)."""
-        color = _color(color)
+        color = check_color(color)
         with self._tx() as db:
             info = self._find(db, name)
             return self._act(
@@ -577,3 +603,7 @@ class LabelStore:
         with self._tx() as db:
             db.execute("INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET"
                        " value = excluded.value", (key, text))  # fmt: skip
+
+
+def _json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
