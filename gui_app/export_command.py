@@ -9,7 +9,6 @@ from pathlib import Path
 from gui_app.core.backbones import DEFAULT_BACKBONE, BackboneSpec, resolve_backbone
 from gui_app.core.export import export_class_folders, export_labels
 from gui_app.core.labels import LabelStore
-from gui_app.core.learner import LearnerError
 from gui_app.core.project import Project
 from gui_app.core.session import LabelingSession
 from gui_app.core.store import FeatureStore, StoreError
@@ -43,31 +42,6 @@ def project_spec(labels: LabelStore, args: argparse.Namespace) -> BackboneSpec:
     return resolve_backbone(backbone, weights)
 
 
-def project_learner(session: LabelingSession, store: FeatureStore):
-    """The project's learner: its snapshot when current, else rebuilt from the journal."""
-    if session.needs_rebuild:
-        labelled = list(session.labels.labels())
-        found = store.vectors_for(labelled)
-        session.add_vectors(list(found), _stack(found.values(), store.dim))
-        if session.ready_to_rebuild:
-            session.rebuild()
-        else:
-            raise LearnerError(
-                f"{len(labelled) - len(found)} labeled images have no features: "
-                "run 'loupe extract' first"
-            )
-    if not session.learner.can_predict():
-        raise LearnerError("the model has learned fewer than two classes: label more images")
-    return session.learner
-
-
-def _stack(vectors, dim: int):
-    import numpy as np
-
-    items = list(vectors)
-    return np.stack(items) if items else np.zeros((0, dim), np.float32)
-
-
 def run_export(args: argparse.Namespace) -> int:
     project = Project(args.folder, args.project_dir)
     out: Path = args.out
@@ -94,7 +68,7 @@ def run_export(args: argparse.Namespace) -> int:
         if not project.features_path.exists():
             raise StoreError("no features yet: run 'loupe extract' first")
         with FeatureStore(project.features_path, spec.id, readonly=True) as store:
-            learner = project_learner(session, store)
+            learner = session.model_from_store(store)
             if args.what == "predictions":
                 from gui_app.core.export_model import export_predictions
 

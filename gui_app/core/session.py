@@ -18,6 +18,7 @@ import numpy as np
 from gui_app.core.labels import Event, LabelStore
 from gui_app.core.learner import LearnerError, OnlineLearner
 from gui_app.core.project import Project
+from gui_app.core.store import FeatureStore
 
 UNDO_SNAPSHOTS = 64
 
@@ -204,6 +205,31 @@ class LabelingSession:
             self._redo_snapshots.clear()
         self._pending = missing  # learned by a full replay once their features arrive
         self.needs_rebuild = bool(missing)
+
+    def model_from_store(self, store: FeatureStore) -> OnlineLearner:
+        """A usable model for headless exports: the snapshot when current, else a replay.
+
+        Features of the labelled images come from ``store`` (the project's feature cache).
+
+        Raises
+        ------
+        LearnerError
+            Labelled images lack features, or fewer than two classes were learned.
+        """
+        if self.needs_rebuild:
+            labelled = list(self.labels.labels())
+            found = store.vectors_for(labelled)
+            if found:
+                self.add_vectors(list(found), np.stack(list(found.values())))
+            if not self.ready_to_rebuild:
+                missing = len(labelled) - len(found)
+                raise LearnerError(
+                    f"{missing} labeled images have no features: run 'loupe extract' first"
+                )
+            self.rebuild()
+        if not self.learner.can_predict():
+            raise LearnerError("the model has learned fewer than two classes: label more images")
+        return self.learner
 
     # -- queries --------------------------------------------------------------------------
     def predict(self, path: str) -> dict[str, float]:
