@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -352,6 +352,28 @@ class LabelStore:
             else:  # rename/merge: the old name now means whatever the new one means later
                 alias[label] = alias.get(target, target)
         return out[::-1]
+
+    def group_rows(self, event: Event) -> list[Event]:
+        """The journal rows of the group an ``undo``/``redo`` row acted on, in ``seq`` order."""
+        rows = self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM journal WHERE grp ="
+            " (SELECT ref FROM journal WHERE seq = ?) ORDER BY seq",
+            (event.seq,),
+        )
+        return [Event(*r[:7], _json(r[7]), bool(r[8]), _json(r[9])) for r in rows]
+
+    def labels_of(self, paths: Iterable[str]) -> dict[str, str | None]:
+        """Current label (or None) of each path."""
+        out: dict[str, str | None] = dict.fromkeys(paths)
+        items = list(out)
+        for start in range(0, len(items), 500):  # SQLite's bound-parameter limit
+            part = items[start : start + 500]
+            rows = self._read(
+                f"SELECT path, label FROM labels WHERE path IN ({', '.join('?' * len(part))})",
+                tuple(part),
+            )
+            out.update(rows)
+        return out
 
     @staticmethod
     def _undo_target(db: sqlite3.Connection) -> int | None:

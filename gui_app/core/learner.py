@@ -136,6 +136,11 @@ class OnlineLearner:
         self.classes = ordered
         self._folded = None
 
+    @property
+    def learned_classes(self) -> list[str]:
+        """Classes the model has learned at least once, in the order first learned."""
+        return list(self._learned)
+
     def can_predict(self) -> bool:
         """Whether at least two classes have been learned."""
         return len(self._learned) >= 2

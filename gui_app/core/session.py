@@ -1,99 +1,56 @@
-"""A labeling session: the one code path every label action takes, in the window and headless.
+"""A labeling session: the one way to change labels, classes, settings and the model.
 
 Order of every action: journal commit (durable first), learner update, then the caller
-re-scores. Undo restores the learner exactly from an in-memory snapshot when it has one and
-otherwise rebuilds it by replaying the journal.
+re-scores. Undo restores the learner exactly from a pickled copy tied to the journal position
+when it has one; otherwise, and after rename, merge, delete, unlabel or a learner switch, the
+model is rebuilt by replaying the journal (:mod:`gui_app.core.rebuild`). A session with
+``defer_rebuilds`` leaves that replay to its owner, which runs :meth:`plan_rebuild` on a
+background thread and hands the result to :meth:`finish_rebuild`; meanwhile the model is
+flagged stale and never saved.
 """
 
 from __future__ import annotations
 
 import pickle
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from gui_app.core.labels import Event, LabelStore
+from gui_app.core.label_schema import LABEL_KINDS
+from gui_app.core.labels import ClassInfo, Event, LabelStore
 from gui_app.core.learner import LearnerError, OnlineLearner
 from gui_app.core.project import Project
+from gui_app.core.project_settings import ProjectSettings
+from gui_app.core.rebuild import Progress, RebuildPlan, StopCheck
 from gui_app.core.store import FeatureStore
+from gui_app.core.vector_table import VectorTable
 
 UNDO_SNAPSHOTS = 64
+SYNC_BULK = 16  # bulk actions up to this size are learned at once, larger ones by a replay
+# Journal kinds a finished replay can catch up with by learning the new label events.
+_CATCH_UP_SAFE = frozenset((*LABEL_KINDS, "add_class", "recolor_class", "move_class", "unmark"))
+_CLASS_EDITS = frozenset(("rename_class", "merge_classes", "delete_class"))
 
-
-class VectorTable:
-    """Feature vectors of the images seen so far, in one growable float32 matrix."""
-
-    def __init__(self, dim: int | None = None, capacity: int = 1024) -> None:
-        self.index: dict[str, int] = {}
-        self.paths: list[str] = []
-        self._matrix = np.empty((capacity, dim), np.float32) if dim else None
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    @property
-    def dim(self) -> int:
-        return 0 if self._matrix is None else self._matrix.shape[1]
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """(N, D) view of the stored rows (no copy)."""
-        if self._matrix is None:
-            return np.zeros((0, 0), np.float32)
-        return self._matrix[: len(self.paths)]
-
-    def get(self, path: str) -> np.ndarray | None:
-        row = self.index.get(path)
-        return None if row is None else self._matrix[row]
-
-    def reserve(self, rows: int, dim: int | None = None) -> None:
-        """Make room for ``rows`` vectors up front (one allocation, no copy on growth later).
-
-        np.empty leaves pages untouched until written, so reserving costs no memory yet.
-        """
-        dim = dim or self.dim
-        if not dim or (self._matrix is not None and self._matrix.shape[0] >= rows):
-            return
-        grown = np.empty((rows, dim), np.float32)
-        if self._matrix is not None and self._matrix.shape[1] == dim:
-            grown[: len(self.paths)] = self._matrix[: len(self.paths)]
-        else:
-            self.index.clear()
-            self.paths.clear()
-        self._matrix = grown
-
-    def add(self, paths: Sequence[str], vectors: np.ndarray) -> list[int]:
-        """Insert or overwrite rows; returns their row numbers."""
-        vectors = np.asarray(vectors, np.float32)
-        if self._matrix is None or self._matrix.shape[1] != vectors.shape[1]:
-            self.index.clear()
-            self.paths.clear()
-            self._matrix = np.empty((max(1024, len(paths)), vectors.shape[1]), np.float32)
-        new = sum(1 for p in dict.fromkeys(paths) if p not in self.index)
-        if len(self.paths) + new > self._matrix.shape[0]:
-            self.reserve(max(len(self.paths) + new, self._matrix.shape[0] * 3 // 2))
-        rows = []
-        for path in paths:
-            row = self.index.get(path)
-            if row is None:
-                row = len(self.paths)
-                self.index[path] = row
-                self.paths.append(path)
-            rows.append(row)
-        self._matrix[rows] = vectors
-        return rows
+__all__ = ["ActionResult", "LabelingSession", "RebuildPlan", "VectorTable"]
 
 
 @dataclass(frozen=True)
 class ActionResult:
-    """What an action did: its journal event and the probability shown before it, if any."""
+    """What an action did.
+
+    ``event`` is its last journal row, ``learned`` whether the model learned it at once,
+    ``changed`` the images whose label changed (new label or None), ``classes_changed``
+    whether the class list changed and ``relabelled_all`` whether many labels changed at once
+    (read :meth:`LabelingSession.labels_by_path` again).
+    """
 
     event: Event
-    learned: bool
-    seconds: float
+    learned: bool = False
+    changed: dict[str, str | None] = field(default_factory=dict)
+    classes_changed: bool = False
+    relabelled_all: bool = False
 
 
 class LabelingSession:
@@ -103,31 +60,77 @@ class LabelingSession:
     ----------
     project
         The project whose ``labels.sqlite`` and ``model.pkl`` are used.
-    learner_name
-        The learner for a new project; an existing project keeps the one in its settings.
+    defaults
+        Settings for a new project; an existing project keeps its stored ones.
     """
 
-    def __init__(self, project: Project, learner_name: str | None = None) -> None:
+    def __init__(self, project: Project, defaults: ProjectSettings | None = None) -> None:
         self.project = project
         self.labels = LabelStore(project.labels_path)
-        stored = self.labels.get_setting("learner")
-        self.learner_name = stored or learner_name or "logistic"
-        if stored is None:
-            self.labels.set_setting("learner", self.learner_name)
+        self._settings = ProjectSettings.load(self.labels, defaults)
+        self._settings.save(self.labels)
         self.vectors = VectorTable()
-        self.learner = OnlineLearner(self.learner_name)
-        self.learner.set_classes(self.labels.class_names())
+        self.learner = OnlineLearner(self._settings.learner)
+        #: Leave replays to the owner (see module docstring) instead of running them inline.
+        self.defer_rebuilds = False
         self.snapshot_message: str | None = None
-        # Called as (done, total) while a rename/merge/delete/unlabel replays the journal.
-        self.rebuild_progress: Callable[[int, int], None] | None = None
+        self._closed = False
         # Undo/redo keep pickled learners (~10x smaller than live copies); each entry is
         # (journal head just before the action group it belongs to, pickle).
         self._spare: bytes | None = None  # the current learner, pickled in idle time
         self._undo_snapshots: list[tuple[int, bytes]] = []
         self._redo_snapshots: list[tuple[int, bytes]] = []
-        self.needs_rebuild = self.labels.label_count() > 0
-        self._pending: set[str] = set(self.labels.labels()) if self.needs_rebuild else set()
+        self._incremental: tuple[int, bytes, list[str]] | None = None  # bulk learned later
+        self._label_of: dict[str, str] = self.labels.labels()
+        self._marks = {m: self.labels.marked(m) for m in ("unsure", "reviewed")}
+        self._classes: list[ClassInfo] = []
+        self._counts: dict[str, int] = {}
+        self._refresh_classes()
+        #: The learner is not the replay of the journal: rebuild once features are there.
+        self.needs_rebuild = bool(self._label_of)
+        self._pending: set[str] = set(self._label_of) if self.needs_rebuild else set()
         self._load_snapshot()
+
+    # -- settings ---------------------------------------------------------------------------
+    @property
+    def settings(self) -> ProjectSettings:
+        """The project's backbone, weights, learner and engine."""
+        return self._settings
+
+    @property
+    def learner_name(self) -> str:
+        return self._settings.learner
+
+    def switch_learner(self, name: str) -> bool:
+        """Use another learner kind; the model is rebuilt from the journal. False if unchanged."""
+        if name == self._settings.learner:
+            return False
+        OnlineLearner(name)  # validates the name (LearnerError-free ValueError on a typo)
+        self._update_settings(replace(self._settings, learner=name))
+        self.learner = OnlineLearner(name)
+        self.learner.set_classes(self.class_names())
+        self._invalidate_model()
+        return True
+
+    def switch_backbone(self, backbone: str, weights: str, engine: str | None = None) -> bool:
+        """Extract with another backbone: every vector is dropped until the new ones arrive.
+
+        Returns False when nothing changed.
+        """
+        new = self._settings.with_backbone(backbone, weights)
+        if engine is not None:
+            new = replace(new, engine=engine)
+        if new == self._settings:
+            return False
+        self._update_settings(new)
+        self.vectors.clear_vectors()
+        self._pending = set(self._label_of)
+        self.needs_rebuild = bool(self._label_of)
+        return True
+
+    def _update_settings(self, settings: ProjectSettings) -> None:
+        settings.save(self.labels)
+        self._settings = settings
 
     # -- model snapshot -------------------------------------------------------------------
     def _journal_head(self) -> int:
@@ -147,64 +150,143 @@ class LabelingSession:
         head = self._journal_head()
         if getattr(learner, "journal_seq", None) == head and learner.name == self.learner_name:
             self.learner = learner
-            self.learner.set_classes(self.labels.class_names())
+            self.learner.set_classes(self.class_names())
             self.needs_rebuild = False
             self._pending.clear()
         else:
             self.snapshot_message = "model snapshot is older than the labels; rebuilding by replay"
 
-    def save_snapshot(self) -> None:
-        """Write model.pkl atomically, tagged with the journal position it reflects."""
+    def save_snapshot(self) -> bool:
+        """Write model.pkl atomically, tagged with the journal position it reflects.
+
+        Nothing is written while the model is not the replay of the journal (False).
+        """
         if self.needs_rebuild:
-            return
+            return False
         self.learner.journal_seq = self._journal_head()
         self.learner.save(self.project.model_path)
+        return True
 
-    def add_vectors(self, paths: Sequence[str], vectors: np.ndarray) -> list[int]:
-        """Store arriving features; returns their rows in :attr:`vectors`."""
+    # -- images and features ----------------------------------------------------------------
+    def add_images(self, paths: Sequence[str]) -> np.ndarray:
+        """Make images known (the folder scan); returns their rows."""
+        return self.vectors.add_images(paths)
+
+    def reserve(self, images: int, dim: int | None = None) -> None:
+        """Allocate room for ``images`` rows (after the scan, before vectors stream in)."""
+        self.vectors.reserve(images, dim)
+
+    def add_vectors(self, paths: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        """Store arriving features; returns their rows."""
         rows = self.vectors.add(paths, vectors)
         if self._pending:
             self._pending.difference_update(paths)
         return rows
 
+    def has_vector(self, path: str) -> bool:
+        return self.vectors.get(path) is not None
+
     @property
-    def ready_to_rebuild(self) -> bool:
-        """A rebuild is due and every labelled image it needs has its features."""
-        return self.needs_rebuild and not self._pending
+    def image_count(self) -> int:
+        """Images known to the session (rows of :meth:`score_rows`)."""
+        return self.vectors.size
 
-    def reset_vectors(self) -> None:
-        """Forget all features (another backbone); the learner is rebuilt when they return."""
-        self.vectors = VectorTable()
-        self.needs_rebuild = self.labels.label_count() > 0
-        self._pending = set(self.labels.labels()) if self.needs_rebuild else set()
+    @property
+    def vector_count(self) -> int:
+        return len(self.vectors)
 
-    def rebuild(
-        self, progress: Callable[[int, int], None] | None = None, *, keep_history: bool = False
-    ) -> None:
-        """Replay the journal into a fresh learner (skipping images without features).
+    def image_paths(self) -> list[str]:
+        """Every known image, in row order (a copy)."""
+        return list(self.vectors.paths)
 
-        ``keep_history`` keeps the undo/redo copies (each is tied to its journal position).
+    def row_of(self, path: str) -> int | None:
+        return self.vectors.row(path)
+
+    def present_rows(self) -> np.ndarray:
+        """``(images,)`` bool: which rows have a feature vector."""
+        return self.vectors.present.copy()
+
+    # -- labels, classes, marks -----------------------------------------------------------
+    def label_of(self, path: str) -> str | None:
+        return self._label_of.get(path)
+
+    def labels_by_path(self) -> dict[str, str]:
+        """Every labelled image (the live dict: do not modify)."""
+        return self._label_of
+
+    def marked(self, mark: str) -> set[str]:
+        """Images carrying ``mark`` (``unsure``, ``reviewed``; the live set: do not modify)."""
+        return self._marks[mark]
+
+    def classes(self) -> list[ClassInfo]:
+        """Classes in display (shortcut) order."""
+        return list(self._classes)
+
+    def class_names(self) -> list[str]:
+        return [c.name for c in self._classes]
+
+    def counts(self) -> dict[str, int]:
+        """Labelled images per class."""
+        return dict(self._counts)
+
+    def _refresh_classes(self) -> None:
+        self._classes = self.labels.classes()
+        self._counts = self.labels.counts()
+        self.learner.set_classes([c.name for c in self._classes])
+
+    def _refresh_marks(self) -> None:
+        self._marks = {m: self.labels.marked(m) for m in self._marks}
+
+    @property
+    def label_count(self) -> int:
+        return len(self._label_of)
+
+    def can_undo(self) -> bool:
+        return self.labels.can_undo()
+
+    def can_redo(self) -> bool:
+        return self.labels.can_redo()
+
+    def journal(self, since: int = 0) -> list[Event]:
+        """Journal rows after ``since`` (for the insight panel and reports)."""
+        return self.labels.journal(since=since)
+
+    # -- queries --------------------------------------------------------------------------
+    def can_predict(self) -> bool:
+        """The model can predict and knows the current classes by name."""
+        if not self.learner.can_predict():
+            return False
+        current = set(self.class_names())
+        return all(c in current for c in self.learner.learned_classes)
+
+    def predict(self, path: str) -> dict[str, float]:
+        """Probabilities for one image ({} when the model cannot predict or has no vector)."""
+        vector = self.vectors.get(path)
+        if vector is None or not self.can_predict():
+            return {}
+        return self.learner.predict_proba(vector)
+
+    def model_classes(self) -> list[str]:
+        """Column order of :meth:`score_rows`."""
+        return list(self.learner.classes)
+
+    def score_rows(self, start: int, stop: int) -> np.ndarray:
+        """``(stop - start, C)`` probabilities of image rows (meaningless where absent).
+
+        ``(n, 0)`` while the model cannot predict.
         """
-        events, missing = [], set()
-        for _seq, path, label in self.labels.training_events():
-            vec = self.vectors.get(path)
-            if vec is None:
-                missing.add(path)
-            else:
-                events.append((label, vec))
-        self.learner = OnlineLearner.rebuild(
-            self.learner_name,
-            events,
-            self.labels.class_names(),
-            progress=progress,
-            total=len(events),
-        )
-        self._spare = None
-        if not keep_history:
-            self._undo_snapshots.clear()
-            self._redo_snapshots.clear()
-        self._pending = missing  # learned by a full replay once their features arrive
-        self.needs_rebuild = bool(missing)
+        if not self.can_predict() or self.vectors.dim != self.learner.n_features:
+            return np.zeros((max(0, stop - start), 0), np.float32)
+        return self.learner.score_many(self.vectors.matrix[start:stop])
+
+    def score_all(self) -> np.ndarray:
+        """``(images, C)`` probabilities of every image row, columns in model_classes order."""
+        return self.score_rows(0, self.vectors.size)
+
+    @property
+    def progressive(self):
+        """The learner's predict-then-learn record (accuracy of recent suggestions)."""
+        return self.learner.progressive
 
     def model_from_store(self, store: FeatureStore) -> OnlineLearner:
         """A usable model for headless exports: the snapshot when current, else a replay.
@@ -217,7 +299,7 @@ class LabelingSession:
             Labelled images lack features, or fewer than two classes were learned.
         """
         if self.needs_rebuild:
-            labelled = list(self.labels.labels())
+            labelled = list(self._label_of)
             found = store.vectors_for(labelled)
             if found:
                 self.add_vectors(list(found), np.stack(list(found.values())))
@@ -231,19 +313,98 @@ class LabelingSession:
             raise LearnerError("the model has learned fewer than two classes: label more images")
         return self.learner
 
-    # -- queries --------------------------------------------------------------------------
-    def predict(self, path: str) -> dict[str, float]:
-        """Probabilities for one image ({} when the model cannot predict or has no vector)."""
-        vector = self.vectors.get(path)
-        if vector is None or not self.learner.can_predict():
-            return {}
-        return self.learner.predict_proba(vector)
+    # -- rebuilding -------------------------------------------------------------------------
+    @property
+    def ready_to_rebuild(self) -> bool:
+        """A rebuild is due and every labelled image it needs has its features."""
+        return self.needs_rebuild and not self._pending
 
-    def score_all(self) -> np.ndarray:
-        """(N, C) probabilities of every known vector, columns in ``learner.classes`` order."""
-        return self.learner.score_many(self.vectors.matrix)
+    def plan_rebuild(self) -> RebuildPlan:
+        """Everything a replay of the journal needs, copied (run it on any thread).
 
-    # -- actions --------------------------------------------------------------------------
+        After a large bulk action on an exact model the plan only learns the new events on a
+        copy of the current learner; otherwise it replays the whole journal.
+        """
+        head = self._journal_head()
+        if self._incremental is not None and self._incremental[0] == head:
+            _head, base, paths = self._incremental
+            events = [(p, self._label_of[p]) for p in paths if p in self._label_of]
+        else:
+            base, events = (
+                None,
+                [(path, label) for _s, path, label in self.labels.training_events()],
+            )
+        have, rows = self.vectors.rows_with_vectors([p for p, _ in events])
+        present = set(have)
+        labels = [label for path, label in events if path in present]
+        missing = {path for path, _ in events if path not in present}
+        vectors = self.vectors.matrix[rows] if len(rows) else np.zeros((0, self.vectors.dim))
+        return RebuildPlan(
+            self.learner_name, self.class_names(), labels, vectors, head, base, missing
+        )
+
+    def finish_rebuild(self, plan: RebuildPlan, learner: OnlineLearner) -> bool:
+        """Swap in the result of ``plan``; False when the journal moved past what it can use.
+
+        Label events committed while the plan ran are learned now, in journal order; a
+        structural change (unlabel, class edits, undo...) or another learner means the caller
+        must plan again.
+        """
+        if learner.name != self.learner_name:
+            return False
+        missing = set(plan.missing)
+        head = self._journal_head()
+        if head != plan.head:
+            later = self.labels.journal(since=plan.head)
+            if any(e.kind not in _CATCH_UP_SAFE or e.undone for e in later):
+                return False
+            learner.set_classes(self.class_names())
+            for e in later:
+                if e.kind in LABEL_KINDS:
+                    vector = self.vectors.get(e.path)
+                    if vector is None:
+                        missing.add(e.path)
+                    else:
+                        learner.learn(vector, e.label)
+        learner.set_classes(self.class_names())
+        self.learner = learner
+        self._spare = None
+        self._incremental = None
+        self._pending = {p for p in missing if p in self._label_of and not self.has_vector(p)}
+        # Events of paths whose features came meanwhile are learned by one more replay.
+        self.needs_rebuild = bool(missing)
+        return True
+
+    def rebuild(
+        self,
+        progress: Progress | None = None,
+        *,
+        keep_history: bool = False,
+        should_stop: StopCheck | None = None,
+    ) -> bool:
+        """Replay the journal into a fresh learner here and now (skipping images without
+        features); False if stopped.
+
+        ``keep_history`` keeps the undo/redo copies (each is tied to its journal position).
+        """
+        plan = self.plan_rebuild()
+        learner = plan.run(progress, should_stop)
+        if learner is None:
+            return False
+        if not keep_history:
+            self._undo_snapshots.clear()
+            self._redo_snapshots.clear()
+        return self.finish_rebuild(plan, learner)
+
+    def _invalidate_model(self) -> None:
+        """The learner no longer matches the journal: replay now, or flag it for the owner."""
+        self.needs_rebuild = True
+        self._spare = None
+        self._incremental = None
+        if not self.defer_rebuilds and self.ready_to_rebuild:
+            self.rebuild(keep_history=True)
+
+    # -- undo bookkeeping -------------------------------------------------------------------
     def prepare_undo(self) -> None:
         """Copy the learner now (idle time) so the next action need not copy it first."""
         if self._spare is None:
@@ -253,21 +414,23 @@ class LabelingSession:
         spare, self._spare = self._spare, None
         return spare if spare is not None else pickle.dumps(self.learner, pickle.HIGHEST_PROTOCOL)
 
-    def _push_undo(self, head: int, learner: bytes) -> None:
-        """Remember the learner as it was before the action group starting at ``head + 1``."""
-        self._undo_snapshots.append((head, learner))
-        del self._undo_snapshots[:-UNDO_SNAPSHOTS]
-        self._redo_snapshots.clear()
-
     def _journaled(self, action: Callable[[], Event]) -> Event:
-        """Run one undoable journal action; its undo snapshot is kept only if it succeeds."""
-        head, before = self._journal_head(), self._take_spare()
+        """Run one undoable journal action; its undo snapshot is kept only if it succeeds.
+
+        A model that is not the replay of the journal is not worth a copy: undo of that
+        group replays instead.
+        """
+        head = self._journal_head()
+        before = None if self.needs_rebuild else self._take_spare()
         try:
             event = action()
         except Exception:
             self._spare = before
             raise
-        self._push_undo(head, before)
+        if before is not None:
+            self._undo_snapshots.append((head, before))
+            del self._undo_snapshots[:-UNDO_SNAPSHOTS]
+        self._redo_snapshots.clear()
         return event
 
     @staticmethod
@@ -275,19 +438,19 @@ class LabelingSession:
         """Journal head just before the group an undo/redo row acted on."""
         return min(int(s) for s in (event.target or "").split(",") if s) - 1
 
-    def _restore(self, stack: list[tuple[int, bytes]], head: int) -> None:
-        """Take the learner from ``stack`` if it belongs to that group, else replay."""
-        if stack and stack[-1][0] == head:
-            self.learner = pickle.loads(stack.pop()[1])
-        else:  # out of step (or empty): never trust it
-            self.rebuild(keep_history=True)
-
-    def label(self, path: str, label: str) -> ActionResult:
+    # -- actions --------------------------------------------------------------------------
+    def label(self, path: str, label: str, *, pick: str | None = None) -> ActionResult:
         """Give ``path`` the class ``label`` (created if new): commit, then learn."""
-        t0 = time.perf_counter()
+        known = set(self.class_names())
         shown = self.predict(path) or None
-        event = self._journaled(lambda: self.labels.set_label(path, label, prediction=shown))
-        self.learner.add_class(event.label)
+        event = self._journaled(lambda: self.labels.set_label(path, label, shown, pick=pick))
+        self._label_of[path] = event.label
+        self._clear_marks([path])
+        created = event.label not in known
+        if created:
+            self._refresh_classes()
+        else:
+            self._counts = self.labels.counts()
         vector = self.vectors.get(path)
         learned = vector is not None and not self.needs_rebuild
         if learned:
@@ -296,62 +459,177 @@ class LabelingSession:
             # Learned by the replay once its features arrive, so the model keeps journal order.
             self.needs_rebuild = True
             self._pending.add(path)
-        return ActionResult(event, learned, time.perf_counter() - t0)
+        return ActionResult(event, learned, {path: event.label}, created)
 
-    def add_class(self, name: str) -> Event:
+    def label_many(self, paths: Sequence[str], label: str, *, pick: str | None = None):
+        """Give every image of ``paths`` the class ``label``: one commit, one undo step.
+
+        Small selections are learned at once; a large one is learned by a replay (on the
+        owner's thread when rebuilds are deferred), the live model staying as it was.
+        """
+        paths = list(dict.fromkeys(paths))
+        known = set(self.class_names())
+        shown = self._predictions_for(paths)
+        head, exact = self._journal_head(), not self.needs_rebuild
+        events = self._journaled(
+            lambda: self.labels.set_labels([(p, label) for p in paths], shown, pick=pick)
+        )
+        name = events[-1].label
+        for path in paths:
+            self._label_of[path] = name
+        self._clear_marks(paths)
+        created = name not in known
+        self._refresh_classes()
+        have, rows = self.vectors.rows_with_vectors(paths)
+        learned = exact and len(have) == len(paths) and len(paths) <= SYNC_BULK
+        if learned:
+            for row in rows:
+                self.learner.learn(self.vectors.matrix[row], name)
+        else:
+            self._pending.update(p for p in paths if p not in set(have))
+            if exact and not self._pending:
+                base = self._undo_snapshots[-1][1] if self._undo_snapshots else None
+                if base is not None and self._undo_snapshots[-1][0] == head:
+                    self._incremental = (self._journal_head(), base, paths)
+            self.needs_rebuild = True
+            if not self.defer_rebuilds and self.ready_to_rebuild:
+                self.rebuild(keep_history=True)
+        return ActionResult(events[-1], learned, dict.fromkeys(paths, name), created)
+
+    def _predictions_for(self, paths: Sequence[str]) -> dict[str, dict[str, float]]:
+        """What the model shows for each image (vectorised; {} for those it cannot score)."""
+        have, rows = self.vectors.rows_with_vectors(paths)
+        if not have or not self.can_predict():
+            return {}
+        probs = self.learner.score_many(self.vectors.matrix[rows]).tolist()
+        names = self.learner.classes
+        return {p: dict(zip(names, row, strict=True)) for p, row in zip(have, probs, strict=True)}
+
+    def _clear_marks(self, paths: Sequence[str]) -> None:
+        for marked in self._marks.values():
+            marked.difference_update(paths)
+
+    def add_class(self, name: str) -> ActionResult:
         event = self._journaled(lambda: self.labels.add_class(name))
-        self.learner.add_class(event.label or name)
-        return event
+        self._refresh_classes()
+        return ActionResult(event, classes_changed=True)
 
-    def _structural(self, action: Callable[[], Event]) -> Event:
+    def _structural(self, action: Callable[[], Event], *, relabelled_all: bool) -> Event:
         """Rename, merge, delete, unlabel: commit, then rebuild by replay."""
         event = self._journaled(action)
-        self.rebuild(self.rebuild_progress, keep_history=True)
+        self._refresh_classes()
+        if relabelled_all:
+            self._label_of = self.labels.labels()
+        self._invalidate_model()
         return event
 
-    def unlabel(self, path: str) -> Event:
-        return self._structural(lambda: self.labels.remove_label(path, self.predict(path) or None))
+    def unlabel(self, path: str) -> ActionResult:
+        shown = self.predict(path) or None
+        event = self._structural(
+            lambda: self.labels.remove_label(path, shown), relabelled_all=False
+        )
+        self._label_of.pop(path, None)
+        return ActionResult(event, changed={path: None})
 
-    def rename_class(self, old: str, new: str) -> Event:
-        return self._structural(lambda: self.labels.rename_class(old, new))
+    def mark_unsure(self, path: str) -> ActionResult:
+        """Mark ``path`` unsure (F5): not learned, skipped by Next; a label it had is removed."""
+        had = path in self._label_of
+        shown = self.predict(path) or None
+        if had:
+            event = self._structural(
+                lambda: self.labels.mark(path, "unsure", shown), relabelled_all=False
+            )
+            self._label_of.pop(path, None)
+        else:
+            event = self._journaled(lambda: self.labels.mark(path, "unsure"))
+        self._marks["unsure"].add(path)
+        return ActionResult(event, changed={path: None} if had else {})
 
-    def merge_classes(self, source: str, target: str) -> Event:
-        return self._structural(lambda: self.labels.merge_classes(source, target))
+    def mark_reviewed(self, path: str) -> ActionResult:
+        """Keep a suspect label: the image is marked reviewed (no longer listed as suspect)."""
+        event = self._journaled(lambda: self.labels.mark(path, "reviewed"))
+        self._marks["reviewed"].add(path)
+        return ActionResult(event)
 
-    def delete_class(self, name: str) -> Event:
-        return self._structural(lambda: self.labels.delete_class(name))
+    def unmark(self, path: str, mark: str) -> ActionResult:
+        event = self._journaled(lambda: self.labels.unmark(path, mark))
+        self._marks[mark].discard(path)
+        return ActionResult(event)
 
-    def recolor_class(self, name: str, color: str) -> Event:
-        return self._journaled(lambda: self.labels.recolor_class(name, color))
+    def rename_class(self, old: str, new: str) -> ActionResult:
+        event = self._structural(lambda: self.labels.rename_class(old, new), relabelled_all=True)
+        return ActionResult(event, classes_changed=True, relabelled_all=True)
 
-    def undo(self) -> Event:
+    def merge_classes(self, source: str, target: str) -> ActionResult:
+        event = self._structural(
+            lambda: self.labels.merge_classes(source, target), relabelled_all=True
+        )
+        return ActionResult(event, classes_changed=True, relabelled_all=True)
+
+    def delete_class(self, name: str) -> ActionResult:
+        event = self._structural(lambda: self.labels.delete_class(name), relabelled_all=True)
+        return ActionResult(event, classes_changed=True, relabelled_all=True)
+
+    def recolor_class(self, name: str, color: str) -> ActionResult:
+        event = self._journaled(lambda: self.labels.recolor_class(name, color))
+        self._refresh_classes()
+        return ActionResult(event, classes_changed=True)
+
+    def undo(self) -> ActionResult:
         """Undo the last action; the learner returns exactly to its state before it."""
-        current = self._take_spare()
-        event = self.labels.undo()
-        start = self._group_start(event)
-        self._restore(self._undo_snapshots, start)
-        self._redo_snapshots.append((start, current))
-        self.learner.set_classes(self.labels.class_names())
-        return event
+        return self._history(self.labels.undo, self._undo_snapshots, self._redo_snapshots)
 
-    def redo(self) -> Event:
+    def redo(self) -> ActionResult:
         """Redo the last undone action, restoring the learner it produced."""
-        current = self._take_spare()
-        event = self.labels.redo()
+        return self._history(self.labels.redo, self._redo_snapshots, self._undo_snapshots)
+
+    def _history(self, flip: Callable[[], Event], source: list, target: list) -> ActionResult:
+        exact = not self.needs_rebuild
+        current = self._take_spare() if exact else None
+        event = flip()
         start = self._group_start(event)
-        self._restore(self._redo_snapshots, start)
-        self._undo_snapshots.append((start, current))
-        self.learner.set_classes(self.labels.class_names())
-        return event
+        if current is not None:
+            target.append((start, current))
+        rows = self.labels.group_rows(event)
+        relabelled_all = any(r.kind in _CLASS_EDITS for r in rows)
+        image_paths = [r.path for r in rows if r.kind in (*LABEL_KINDS, "unlabel")]
+        changed = self.labels.labels_of(image_paths)
+        if relabelled_all:
+            self._label_of = self.labels.labels()
+        else:
+            for path, label in changed.items():
+                if label is None:
+                    self._label_of.pop(path, None)
+                else:
+                    self._label_of[path] = label
+        self._refresh_classes()
+        self._refresh_marks()
+        self._incremental = None
+        if source and source[-1][0] == start:  # the learner as it was at that journal position
+            self.learner = pickle.loads(source.pop()[1])
+            self.learner.set_classes(self.class_names())
+            self.needs_rebuild = False  # copies are only kept of models equal to the replay
+            self._pending.clear()
+            self._spare = None
+        else:  # out of step (or none kept): never trust it
+            self._invalidate_model()
+        return ActionResult(
+            event, changed=changed, classes_changed=True, relabelled_all=relabelled_all
+        )
 
     def close(self) -> None:
-        """Save the model snapshot and close the label store."""
+        """Save the model snapshot and close the label store (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.save_snapshot()
         finally:
             self.labels.close()
 
 
-def open_session(root: Path, project_dir: Path | None = None, learner: str | None = None):
+def open_project_session(
+    root: Path, project_dir: Path | None = None, defaults: ProjectSettings | None = None
+) -> LabelingSession:
     """Open (or create) the project of ``root`` and its labeling session."""
-    return LabelingSession(Project(root, project_dir), learner)
+    return LabelingSession(Project(root, project_dir), defaults)

@@ -20,6 +20,7 @@ from gui_app.core.labels import LabelError
 from gui_app.core.learner import LearnerError
 from gui_app.core.lock import ProjectLocked
 from gui_app.core.project import Project, ProjectError
+from gui_app.core.project_settings import ProjectSettings
 from gui_app.core.session import LabelingSession
 from gui_app.qt.controller_actions import LabelActions
 from gui_app.qt.controller_exports import ExportActions
@@ -152,16 +153,16 @@ class Controller(LabelActions, ExportActions, QObject):
             self.error.emit("Cannot open project", str(exc))
             return False
         try:
-            self.session = LabelingSession(project, self.settings.learner)
+            defaults = ProjectSettings(
+                self.settings.backbone, self.settings.weights, self.settings.learner
+            )
+            self.session = LabelingSession(project, defaults)
         except (LabelError, LearnerError) as exc:
             project.release_lock()
             self.error.emit("Cannot open project", str(exc))
             return False
-        if backbone:
-            self.session.labels.set_setting("backbone", backbone)
-            self.session.labels.set_setting("weights", weights or "imagenet")
-        elif weights:
-            self.session.labels.set_setting("weights", weights)
+        if backbone or weights:
+            self.session.switch_backbone(backbone, weights)
         if self.session.snapshot_message:
             self.message.emit(self.session.snapshot_message, 8000)
         self._current = ""

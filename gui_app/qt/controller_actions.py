@@ -174,7 +174,7 @@ class LabelActions:
         if self.session is None:
             return
         try:
-            event = self.session.redo() if redo else self.session.undo()
+            event = (self.session.redo() if redo else self.session.undo()).event
         except LabelError as exc:
             self.message.emit(str(exc), 3000)
             return
@@ -198,7 +198,7 @@ class LabelActions:
         if self.session is None:
             return
         try:
-            event = action(*args)
+            event = action(*args).event
         except LabelError as exc:
             self.error.emit("Cannot change the class", str(exc))
             return
@@ -272,18 +272,11 @@ class LabelActions:
         if self.session is None:
             return
         now = self.current_settings()
-        labels = self.session.labels
         if learner != now["learner"]:
-            labels.set_setting("learner", learner)
-            self.session.learner_name = learner
-            self.session.needs_rebuild = True
-            if self.session.ready_to_rebuild:
-                self._rebuild()
+            self.session.switch_learner(learner)
             self._rescore_timer.start()
         if (backbone, weights) != (now["backbone"], now["weights"]):
-            labels.set_setting("backbone", backbone)
-            labels.set_setting("weights", weights)
-            self.session.reset_vectors()
+            self.session.switch_backbone(backbone, weights)
             self._vector_rows = np.zeros(0, np.int64)
             self.model.set_predictions(np.zeros(0, np.int64), np.zeros((0, 0)), [])
             self._start_extraction()

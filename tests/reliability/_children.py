@@ -63,21 +63,21 @@ def _act(session, rng: random.Random, paths: list[str]):
         session.save_snapshot()
         return "snapshot", session.learner.journal_seq if not session.needs_rebuild else -1
     if r < 0.22 and session.labels.can_undo():
-        return "event", session.undo()
+        return "event", session.undo().event
     if r < 0.29 and session.labels.can_redo():
-        return "event", session.redo()
+        return "event", session.redo().event
     if r < 0.33 and len(names) < MAX_CLASSES:
-        return "event", session.add_class(_fresh_name(rng, names))
+        return "event", session.add_class(_fresh_name(rng, names)).event
     labelled = session.labels.labels()
     if r < 0.38 and labelled:
-        return "event", session.unlabel(rng.choice(sorted(labelled)))
+        return "event", session.unlabel(rng.choice(sorted(labelled))).event
     if r < 0.41 and len(names) >= 3:
-        return "event", session.rename_class(rng.choice(names), _fresh_name(rng, names))
+        return "event", session.rename_class(rng.choice(names), _fresh_name(rng, names)).event
     if r < 0.44 and len(names) >= 3:
         source, target = rng.sample(names, 2)
-        return "event", session.merge_classes(source, target)
+        return "event", session.merge_classes(source, target).event
     if r < 0.46 and len(names) >= 4:
-        return "event", session.delete_class(rng.choice(names))
+        return "event", session.delete_class(rng.choice(names)).event
     if not names or (rng.random() < 0.08 and len(names) < MAX_CLASSES):
         label = _fresh_name(rng, names)
     else:
@@ -197,15 +197,8 @@ def extract(folder: str, backbone: str, h5: str, engines: str, kill_at_commit: i
 
     from gui_app.core.backbones import resolve_backbone
     from gui_app.core.engines import create_engine
-    from gui_app.core.features import (
-        ExtractionReport,
-        WorkQueue,
-        extract_features,
-        partition_cached,
-        stat_files,
-    )
+    from gui_app.core.extraction import ExtractionCallbacks, engine_key, run_extraction
     from gui_app.core.images import scan_images
-    from gui_app.core.store import FeatureStore
 
     say = _writer("/dev/stdout")
     root = Path(folder)
@@ -226,28 +219,27 @@ def extract(folder: str, backbone: str, h5: str, engines: str, kill_at_commit: i
             real_setitem(self, name, value)
 
         h5py.AttributeManager.__setitem__ = setitem
-    keys, unreadable = stat_files(root, scan_images(root))
+    paths = scan_images(root)
     say("ready")
-    with FeatureStore(Path(h5), spec.id, engine.feature_dim) as store:
-        cached, todo, failed = partition_cached(store, keys)
-        unreadable.update(failed)
-        report = ExtractionReport(cached=len(cached), unreadable=unreadable)
+    committed = 0
 
-        def on_batch(paths: list[str], vectors) -> None:
-            say(f"batch {len(store)}")
+    def on_batch(batch: list[str], vectors) -> None:
+        nonlocal committed
+        committed += len(batch)  # rows committed to this fresh file so far
+        say(f"batch {committed}")
 
-        extract_features(
-            root,
-            WorkQueue(todo),
-            spec,
-            store,
-            engine,
-            batch_size=2,
-            report=report,
-            total=len(keys),
-            on_batch=on_batch,
-            decode_workers=1,
-        )
+    run_extraction(
+        root,
+        paths,
+        Path(h5),
+        Path(engines),
+        spec,
+        engine="tf-function",
+        batch_size=2,
+        callbacks=ExtractionCallbacks(extracted=on_batch),
+        engine_cache={engine_key(spec, "tf-function"): engine},
+        decode_workers=1,
+    )
     say("done")
 
 

@@ -1,0 +1,82 @@
+"""Replays of the label journal into a learner, runnable on any thread.
+
+A :class:`RebuildPlan` copies everything a replay needs (labels, vectors, classes, a starting
+learner) at the moment it is made, so running it touches no live state: the window runs it on
+a background thread while the user keeps labelling, and the session swaps the result in only
+if the journal has not changed in a way the plan cannot catch up with.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gui_app.core.learner import OnlineLearner
+
+Progress = Callable[[int, int], None]
+StopCheck = Callable[[], bool]
+PROGRESS_EVERY = 64  # events between progress reports and stop checks
+
+
+@dataclass
+class RebuildPlan:
+    """A replay to run: ``events`` learned in order on top of ``base`` (or a fresh learner).
+
+    Attributes
+    ----------
+    learner_name, classes
+        What a fresh learner is built as (``classes`` in display order).
+    labels, vectors
+        One class name and one ``(D,)`` row of ``vectors`` per event, in journal order.
+    head
+        Journal position the result reflects once every event is learned.
+    base
+        A pickled learner to continue from (an incremental plan), or None (from scratch).
+    missing
+        Labelled images without features: left out now, learned by a later full replay.
+    """
+
+    learner_name: str
+    classes: list[str]
+    labels: list[str]
+    vectors: np.ndarray
+    head: int
+    base: bytes | None = None
+    missing: set[str] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def incremental(self) -> bool:
+        return self.base is not None
+
+    def run(
+        self, progress: Progress | None = None, should_stop: StopCheck | None = None
+    ) -> OnlineLearner | None:
+        """Learn every event; ``None`` when ``should_stop`` asked to stop (nothing was touched).
+
+        ``progress(done, total)`` is called every few events and once at the end.
+        """
+        if self.base is not None:
+            learner: OnlineLearner = pickle.loads(self.base)
+            learner.set_classes(self.classes)
+        else:
+            learner = OnlineLearner(self.learner_name)
+            learner.set_classes(self.classes)
+        total = len(self.labels)
+        if should_stop is not None and should_stop():
+            return None
+        for done, (label, vector) in enumerate(zip(self.labels, self.vectors, strict=True), 1):
+            learner.learn(vector, label)
+            if done % PROGRESS_EVERY == 0:
+                if should_stop is not None and should_stop():
+                    return None
+                if progress is not None:
+                    progress(done, total)
+        if progress is not None:
+            progress(total, total)
+        return learner
