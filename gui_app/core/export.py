@@ -12,10 +12,8 @@ import errno
 import io
 import json
 import os
-import re
 import shutil
-import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -24,25 +22,44 @@ from typing import IO, Any
 from gui_app.core.atomic import atomic_write
 from gui_app.core.errors import LoupeError
 from gui_app.core.labels import LabelStore
+from gui_app.core.safe_names import (
+    MAX_FILE_BYTES,
+    class_folder_names,
+    safe_file_name,
+    unique_names,
+)
 
 LABEL_FORMATS = ("csv", "json")
 FOLDER_MODES = ("copy", "hardlink", "symlink")
-MAX_FOLDER_BYTES = 100
-MAX_FILE_BYTES = 200
 LABELS_CSV_COLUMNS = ("path", "label", "when", "predicted", "probability", "prediction")
 _FORMAT_TAG = "loupe-labels"
-_FORBIDDEN = re.compile(r'[/\\:*?"<>|]')
-# Windows refuses these as a name or as the part before the first dot, in any letter case.
-_RESERVED = frozenset(
-    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
-    + [f"{dev}{n}" for dev in ("COM", "LPT") for n in (*"0123456789", "¹", "²", "³")]
-)
-# Control, format (bidi overrides, zero-width), separators, surrogates, private use, unassigned.
-_BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 class ExportError(LoupeError, ValueError):
     """An export cannot be done as asked; ``str(exc)`` says why."""
+
+
+# --------------------------------------------------------------------------- CSV cells
+
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_csv_cell(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would read it as a formula.
+
+    Applied to every cell that comes from the user or the file system (paths, class names,
+    reasons), never to numbers Loupe formats itself. A cell that already starts with ``'`` gets
+    one more, so :func:`unescape_csv_cell` restores every value exactly.
+    """
+    return "'" + text if text[:1] in CSV_FORMULA_PREFIXES or text[:1] == "'" else text
+
+
+def unescape_csv_cell(text: str) -> str:
+    """Undo :func:`safe_csv_cell` (for CSV files Loupe wrote)."""
+    if text[:1] == "'" and (text[1:2] in CSV_FORMULA_PREFIXES or text[1:2] == "'"):
+        return text[1:]
+    return text
 
 
 # --------------------------------------------------------------------------- labels
@@ -101,7 +118,9 @@ def export_labels(store: LabelStore, out: Path, fmt: str = "csv") -> int:
         for row in rows:
             pred = row["prediction"]
             full = json.dumps(pred, ensure_ascii=False) if pred else ""
-            writer.writerow([row["path"], row["label"], row["when"], *_top(pred), full])
+            best, prob = _top(pred)
+            cells = (row["path"], row["label"], row["when"], best)
+            writer.writerow([*map(safe_csv_cell, cells), prob, full])
 
     def write_json(fh: IO[str]) -> None:
         doc = {"format": _FORMAT_TAG, "version": 1, "classes": store.class_names(), "labels": rows}
@@ -115,7 +134,8 @@ def export_labels(store: LabelStore, out: Path, fmt: str = "csv") -> int:
 def import_labels(path: Path) -> dict[str, str]:
     """Read labels written by :func:`export_labels` (CSV or JSON) or any ``path,label`` CSV.
 
-    The format is taken from the content (JSON starts with ``{`` or ``[``). Returns
+    The format is taken from the content (JSON starts with ``{`` or ``[``); cells of a Loupe
+    labels CSV are un-escaped (:func:`unescape_csv_cell`). Returns
     ``{relative POSIX path: label}``; rows with an empty path or label are left out.
 
     Raises
@@ -141,92 +161,14 @@ def import_labels(path: Path) -> dict[str, str]:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
             raise ExportError(f"labels file {path} needs the columns 'path,label'")
-        pairs = ((r.get("path"), r.get("label")) for r in reader)
+        ours = tuple(reader.fieldnames) == LABELS_CSV_COLUMNS  # cells escaped by safe_csv_cell
+        fix = unescape_csv_cell if ours else (lambda cell: cell)
+        pairs = ((fix(r.get("path") or ""), fix(r.get("label") or "")) for r in reader)
     out: dict[str, str] = {}
     for rel, label in pairs:
         if isinstance(rel, str) and isinstance(label, str) and rel and label:
             out[PurePosixPath(rel.replace("\\", "/")).as_posix()] = label
     return out
-
-
-# --------------------------------------------------------------------------- safe names
-
-
-def _truncate_utf8(text: str, max_bytes: int) -> str:
-    return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
-
-
-def _is_reserved(name: str) -> bool:
-    return name.split(".", 1)[0].rstrip(" ").upper() in _RESERVED
-
-
-def _clean(name: str) -> str:
-    """Replace each run of characters no file system (or terminal) should see by one ``_``."""
-    text = unicodedata.normalize("NFC", str(name))
-    text = "".join("\0" if unicodedata.category(c) in _BAD_CATEGORIES else c for c in text)
-    return re.sub("\0+", "_", _FORBIDDEN.sub("\0", text))
-
-
-def safe_folder_name(name: str, max_bytes: int = MAX_FOLDER_BYTES) -> str:
-    """A file-system-safe, single-component version of a class name (never empty).
-
-    No separators or ``:*?"<>|``, no control/format characters (bidi overrides included), no
-    leading dots (so never ``.`` or ``..``), no trailing dots or spaces, no reserved Windows device
-    name (``CON``, ``nul.txt``, ``COM1``... get a ``_`` prefix), at most ``max_bytes`` UTF-8
-    bytes. Letters of every script are kept.
-    """
-    if max_bytes < 8:
-        raise ValueError(f"max_bytes must be at least 8, got {max_bytes}")
-    text = _clean(name).strip(" ").lstrip(".").rstrip(". ")
-    if _is_reserved(text):
-        text = "_" + text
-    text = _truncate_utf8(text, max_bytes).rstrip(". ")
-    return text or "_"
-
-
-def safe_file_name(name: str, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """:func:`safe_folder_name` for a file name: an extension of up to 16 bytes is kept."""
-    stem, dot, ext = _clean(name).rpartition(".")
-    if not dot or not stem or len(ext.encode("utf-8")) > 16 or not ext.strip(". "):
-        return safe_folder_name(name, max_bytes)
-    ext = "." + ext.rstrip(". ")
-    return safe_folder_name(stem, max_bytes - len(ext.encode("utf-8"))) + ext
-
-
-def _numbered(name: str, n: int, max_bytes: int, keep_ext: bool) -> str:
-    """``name`` with `` (n)`` before its extension, shortened to fit ``max_bytes``."""
-    stem, ext = (name, "")
-    if keep_ext and "." in name.lstrip("."):
-        stem, ext = name[: name.rindex(".")], name[name.rindex(".") :]
-    tail = f" ({n}){ext}"
-    return _truncate_utf8(stem, max_bytes - len(tail.encode("utf-8"))).rstrip(". ") + tail
-
-
-def unique_names(
-    names: Sequence[str], max_bytes: int, *, keep_ext: bool = False, taken: Iterable[str] = ()
-) -> list[str]:
-    """Make already-safe names distinct, ignoring letter case: ``a``, ``a (2)``, ``a (3)``..."""
-    used = {t.casefold() for t in taken}
-    out = []
-    for name in names:
-        candidate, n = name, 1
-        while candidate.casefold() in used:
-            n += 1
-            candidate = _numbered(name, n, max_bytes, keep_ext)
-        used.add(candidate.casefold())
-        out.append(candidate)
-    return out
-
-
-def class_folder_names(classes: Iterable[str]) -> dict[str, str]:
-    """``{class: folder name}``, distinct (case-insensitively) and deterministic.
-
-    Classes whose name is already safe claim it first; the rest follow in name order, so
-    ``a_b`` keeps ``a_b`` and ``a/b`` becomes ``a_b (2)`` whatever the input order.
-    """
-    safe = {c: safe_folder_name(c) for c in set(classes)}
-    order = sorted(safe, key=lambda c: (safe[c] != c, c))
-    return dict(zip(order, unique_names([safe[c] for c in order], MAX_FOLDER_BYTES), strict=True))
 
 
 # --------------------------------------------------------------------------- class folders

@@ -50,6 +50,7 @@ class ExtractionReport:
     cancelled: bool = False
     seconds: float = 0.0
     engine: str = ""
+    recovery: str | None = None  # the damaged cache was moved aside and rebuilt (why)
 
     def summary(self) -> str:
         """The line the CLI prints last."""
@@ -73,6 +74,12 @@ class WorkQueue:
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
+
+    def extend(self, keys: Iterable[FileKey]) -> None:
+        """Append ``keys`` at the end (a path already queued keeps its place)."""
+        with self._lock:
+            for key in keys:
+                self._items.setdefault(key.path, key)
 
     def prioritise(self, paths: Sequence[str]) -> None:
         """Move ``paths`` (those still pending) to the front, keeping their given order."""
@@ -147,6 +154,7 @@ def extract_features(
     progress: Callable[[ExtractionProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_batch: Callable[[list[str], np.ndarray], None] | None = None,
+    on_failure: Callable[[str, str], None] | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     decode_workers: int = 2,
 ) -> ExtractionReport:
@@ -164,6 +172,8 @@ def extract_features(
         A report to continue (cached/unreadable counts from the caller's partition step).
     on_batch
         Called with (paths, vectors) after each batch is committed to the store.
+    on_failure
+        Called with (path, reason) for each file that cannot be decoded, once it is recorded.
     """
     report = report or ExtractionReport()
     report.engine = getattr(engine, "name", type(engine).__name__)
@@ -210,34 +220,61 @@ def extract_features(
                 break
             decoded = [item for fut in pending for item in fut.result()]
             pending = submit()  # decode the next batch while this one runs through the model
-            _infer_and_store(decoded, spec, store, engine, report, on_batch)
+            batch = infer_batch(decoded, spec, engine)
+            commit_batch(store, batch, report, on_batch=on_batch, on_failure=on_failure)
             emit_progress()
     report.images = max(report.images, total)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _infer_and_store(
-    decoded: Decoded,
-    spec: BackboneSpec,
-    store: FeatureStore,
-    engine: InferenceEngine,
-    report: ExtractionReport,
-    on_batch: Callable[[list[str], np.ndarray], None] | None,
-) -> None:
-    good_keys: list[FileKey] = []
+@dataclass
+class BatchResult:
+    """One batch through the backbone: vectors of the decodable files, reasons for the rest."""
+
+    keys: list[FileKey]
+    vectors: np.ndarray  # (len(keys), D) float32
+    failures: list[tuple[FileKey, str]]
+
+
+def infer_batch(decoded: Decoded, spec: BackboneSpec, engine: InferenceEngine) -> BatchResult:
+    """Run the decoded images of one batch through ``engine`` (no store, no shared state).
+
+    The unit of work a distributed executor runs per batch; :func:`commit_batch` then writes
+    its result from the one thread that owns the HDF5 file.
+    """
+    good: list[FileKey] = []
     arrays: list[np.ndarray] = []
+    failures: list[tuple[FileKey, str]] = []
     for key, result in decoded:
         if isinstance(result, str):
-            store.record_failure(key, result)
-            report.unreadable[key.path] = result
+            failures.append((key, result))
         else:
-            good_keys.append(key)
+            good.append(key)
             arrays.append(result)
-    if not good_keys:
-        return
+    if not good:
+        return BatchResult([], np.zeros((0, 0), np.float32), failures)
     vectors = np.asarray(engine(preprocess(spec, np.stack(arrays))), dtype=np.float32)
-    store.append(good_keys, vectors)
-    report.extracted += len(good_keys)
+    return BatchResult(good, vectors, failures)
+
+
+def commit_batch(
+    store: FeatureStore,
+    batch: BatchResult,
+    report: ExtractionReport,
+    *,
+    on_batch: Callable[[list[str], np.ndarray], None] | None = None,
+    on_failure: Callable[[str, str], None] | None = None,
+) -> None:
+    """Record a batch's failures and append its vectors to ``store``, then call back."""
+    for key, reason in batch.failures:
+        store.record_failure(key, reason)
+        report.unreadable[key.path] = reason
+        if on_failure is not None:
+            on_failure(key.path, reason)
+    if not batch.keys:
+        return
+    store.append(batch.keys, batch.vectors)
+    report.extracted += len(batch.keys)
     if on_batch is not None:
-        on_batch([k.path for k in good_keys], vectors)
+        on_batch([k.path for k in batch.keys], batch.vectors)

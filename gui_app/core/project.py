@@ -146,10 +146,12 @@ def write_unreadable_csv(path: Path, unreadable: dict[str, str]) -> None:
     """Write ``path,reason`` rows atomically."""
     import csv
 
+    from gui_app.core.export import safe_csv_cell
+
     def write(fh) -> None:
         writer = csv.writer(fh)
         writer.writerow(["path", "reason"])
         for rel, reason in sorted(unreadable.items()):
-            writer.writerow([rel, reason])
+            writer.writerow([safe_csv_cell(rel), safe_csv_cell(reason)])
 
     atomic_write(path, write)

@@ -6,7 +6,6 @@ than RAM is processed in constant memory.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,8 @@ def label_source(spec: str) -> LabelFn:
     """Return a function mapping a relative path to its label (or None when unknown).
 
     ``filename`` takes the text before the first dot (``cat.12.jpg`` -> ``cat``), ``folder``
-    the parent folder's name, anything else is a CSV file with columns ``path,label``.
+    the parent folder's name, anything else is a labels file: a CSV with columns
+    ``path,label`` or a Loupe labels export (CSV or JSON).
     """
     if spec == "filename":
         return lambda rel: PurePosixPath(rel).name.split(".", 1)[0] or None
@@ -40,15 +40,12 @@ def label_source(spec: str) -> LabelFn:
         raise LabelSourceError(
             f"--label-from must be 'filename', 'folder' or a CSV file; {spec!r} is none of these"
         )
-    table: dict[str, str] = {}
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
-            raise LabelSourceError(f"{path} needs the columns 'path,label'")
-        for row in reader:
-            if row["path"] and row["label"]:
-                table[PurePosixPath(row["path"].replace("\\", "/")).as_posix()] = row["label"]
-    return table.get
+    from gui_app.core.export import ExportError, import_labels
+
+    try:
+        return import_labels(path).get
+    except ExportError as exc:
+        raise LabelSourceError(exc.reason) from exc
 
 
 def labelled_blocks(
@@ -81,6 +78,51 @@ def labelled_blocks(
         if keep:
             picked = [i for i, _ in keep]
             yield [paths[i] for i in picked], [lab for _, lab in keep], vectors[picked]
+
+
+def labelled_matrix(
+    store: FeatureStore, label_of: LabelFn
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(paths, X (N, D) float32, y (N,) str) of every labelled row, in file order (in memory)."""
+    paths: list[str] = []
+    labels: list[str] = []
+    blocks: list[np.ndarray] = []
+    for block_paths, block_labels, vectors in labelled_blocks(store, label_of):
+        paths += block_paths
+        labels += block_labels
+        blocks.append(vectors)
+    X = np.concatenate(blocks) if blocks else np.zeros((0, store.dim), np.float32)
+    return paths, X, np.asarray(labels, dtype=object)
+
+
+def holdout_split(
+    store: FeatureStore, label_of: LabelFn, fraction: float, seed: int
+) -> tuple[LabelFn, LabelFn]:
+    """Label functions of a seeded, stratified split: (training part, held-out part).
+
+    Each class with at least two labelled rows puts ``round(fraction * n)`` of them (at least
+    one, at most ``n - 1``) in the held-out part; a class with one row stays for training.
+    Only paths are held in memory.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"the held-out fraction must be between 0 and 1, got {fraction}")
+    by_class: dict[str, list[str]] = {}
+    for path in store.paths():
+        label = label_of(path)
+        if label is not None:
+            by_class.setdefault(label, []).append(path)
+    rng = np.random.default_rng(seed)
+    held: set[str] = set()
+    for label in sorted(by_class):
+        paths = by_class[label]
+        if len(paths) < 2:
+            continue
+        n = min(len(paths) - 1, max(1, round(fraction * len(paths))))
+        held.update(paths[i] for i in rng.permutation(len(paths))[:n])
+    return (
+        lambda rel: None if rel in held else label_of(rel),
+        lambda rel: label_of(rel) if rel in held else None,
+    )
 
 
 @dataclass
@@ -144,6 +186,9 @@ def iter_predictions(
         yield paths, learner.score_many(vectors)
 
 
+Metrics = tuple[float, float, float]  # precision, recall, F1
+
+
 @dataclass
 class Evaluation:
     """Per-class precision, recall, F1 and a confusion matrix (rows: truth, cols: predicted)."""
@@ -173,12 +218,32 @@ class Evaluation:
             rows.append((name, float(precision), float(recall), float(f1), int(support)))
         return rows
 
+    def averages(self) -> dict[str, Metrics]:
+        """``macro`` (plain mean over classes with support) and ``weighted`` (by support).
+
+        Classes the evaluated rows never contain (support 0) are left out of both, as
+        scikit-learn's ``classification_report`` does for the labels it is given.
+        """
+        rows = [r for r in self.per_class() if r[4] > 0]
+        if not rows:
+            return {"macro": (0.0, 0.0, 0.0), "weighted": (0.0, 0.0, 0.0)}
+        metrics = np.array([r[1:4] for r in rows], np.float64)
+        support = np.array([r[4] for r in rows], np.float64)
+        macro = metrics.mean(axis=0)
+        weighted = (metrics * support[:, None]).sum(axis=0) / support.sum()
+        return {"macro": tuple(map(float, macro)), "weighted": tuple(map(float, weighted))}
+
     def format(self) -> str:
-        """A plain-text report with the metrics table and the confusion matrix."""
-        width = max([len(c) for c in self.classes] + [9])
+        """A plain-text report: metrics per class and averaged, accuracy, confusion matrix."""
+        averages = self.averages()
+        width = max([len(c) for c in self.classes] + [len("weighted avg")])
         lines = [f"{'class':<{width}}  precision  recall  f1      support"]
         for name, p, r, f1, n in self.per_class():
             lines.append(f"{name:<{width}}  {p:9.4f}  {r:6.4f}  {f1:6.4f}  {n:7d}")
+        lines.append("")
+        for key in ("macro", "weighted"):
+            p, r, f1 = averages[key]
+            lines.append(f"{key + ' avg':<{width}}  {p:9.4f}  {r:6.4f}  {f1:6.4f}  {self.total:7d}")
         lines.append(f"accuracy: {self.accuracy:.4f} over {self.total} samples")
         if self.unknown_truth:
             lines.append(
@@ -186,10 +251,29 @@ class Evaluation:
             )
         lines.append("")
         lines.append("confusion matrix (rows: true class, columns: predicted class)")
-        lines.append(" " * width + "  " + "  ".join(f"{c[:8]:>8}" for c in self.classes))
+        cell = max([len(c) for c in self.classes] + [len(str(self.confusion.max(initial=0)))])
+        lines.append(" " * width + "  " + "  ".join(f"{c:>{cell}}" for c in self.classes))
         for name, row in zip(self.classes, self.confusion, strict=True):
-            lines.append(f"{name:<{width}}  " + "  ".join(f"{v:8d}" for v in row))
+            lines.append(f"{name:<{width}}  " + "  ".join(f"{v:{cell}d}" for v in row))
         return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """The JSON form (see the README's ``evaluate --json``)."""
+        averages = self.averages()
+        return {
+            "samples": self.total,
+            "accuracy": self.accuracy,
+            "classes": [
+                {"name": n, "precision": p, "recall": r, "f1": f1, "support": s}
+                for n, p, r, f1, s in self.per_class()
+            ],
+            **{
+                key: dict(zip(("precision", "recall", "f1"), averages[key], strict=True))
+                for key in ("macro", "weighted")
+            },
+            "confusion": self.confusion.tolist(),
+            "skipped_unknown_class": self.unknown_truth,
+        }
 
 
 def evaluate(store: FeatureStore, label_of: LabelFn, learner: OnlineLearner) -> Evaluation:

@@ -15,17 +15,19 @@ import pytest
 from gui_app.core import export as export_mod
 from gui_app.core.export import (
     LABELS_CSV_COLUMNS,
-    MAX_FOLDER_BYTES,
     ExportError,
     atomic_write,
-    class_folder_names,
     export_class_folders,
     export_labels,
     import_labels,
+)
+from gui_app.core.labels import LabelStore
+from gui_app.core.safe_names import (
+    MAX_FOLDER_BYTES,
+    class_folder_names,
     safe_file_name,
     safe_folder_name,
 )
-from gui_app.core.labels import LabelStore
 
 HOSTILE = [
     "../../evil", "/abs", "a/b", "a\\b", "..", ".", "...", "CON", "con", "nul.txt", "Com1",
@@ -307,3 +309,27 @@ def test_report_summary(tmp_path: Path) -> None:
     make_images(root, ["a.jpg"])
     report = export_class_folders(root, {"a.jpg": "cat", "b.jpg": "dog"}, tmp_path / "o")
     assert report.summary() == "1 files in 2 folders, 1 copied, 1 skipped"
+
+
+# --------------------------------------------------------------------------- CSV injection
+
+
+@pytest.mark.parametrize(
+    ("cell", "escaped"),
+    [("=HYPERLINK(1)", "'=HYPERLINK(1)"), ("+1", "'+1"), ("-2.jpg", "'-2.jpg"),
+     ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("'=x", "''=x"),
+     ("cat.jpg", "cat.jpg"), ("", ""), ("a=b", "a=b")],
+)  # fmt: skip
+def test_safe_csv_cell_neutralises_formulas_and_round_trips(cell: str, escaped: str) -> None:
+    from gui_app.core.export import safe_csv_cell, unescape_csv_cell
+
+    assert safe_csv_cell(cell) == escaped
+    assert unescape_csv_cell(safe_csv_cell(cell)) == cell
+
+
+def test_unreadable_csv_cells_are_neutralised(tmp_path: Path) -> None:
+    from gui_app.core.project import write_unreadable_csv
+
+    write_unreadable_csv(tmp_path / "u.csv", {"=cmd|' /C calc'!A0.jpg": "-1 bytes"})
+    rows = list(csv.reader((tmp_path / "u.csv").open(newline="", encoding="utf-8")))
+    assert rows[1] == ["'=cmd|' /C calc'!A0.jpg", "'-1 bytes"]

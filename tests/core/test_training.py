@@ -47,3 +47,42 @@ def test_train_stream_learns_and_evaluates(tmp_path):
     assert report.total == 120 and report.accuracy > 0.9
     assert "confusion matrix" in report.format()
     store.close()
+
+
+def test_evaluation_averages_match_sklearn_and_names_are_whole():
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from gui_app.core.training import Evaluation
+
+    classes = ["a very long class name", "b", "c"]
+    confusion = np.array([[5, 1, 0], [2, 3, 1], [0, 0, 4]])
+    report = Evaluation(classes, confusion)
+    truth = np.repeat(np.arange(3), confusion.sum(axis=1))
+    predicted = np.concatenate([np.repeat(np.arange(3), row) for row in confusion])
+    for key in ("macro", "weighted"):
+        want = precision_recall_fscore_support(truth, predicted, average=key)[:3]
+        np.testing.assert_allclose(report.averages()[key], want)
+    text = report.format()
+    assert "macro avg" in text and "weighted avg" in text
+    header = text.splitlines()[text.splitlines().index(
+        "confusion matrix (rows: true class, columns: predicted class)") + 1]  # fmt: skip
+    assert "a very long class name" in header  # no 8-character cut
+    data = report.to_dict()
+    assert data["samples"] == 16 and data["confusion"] == confusion.tolist()
+    assert [c["name"] for c in data["classes"]] == classes
+
+
+def test_holdout_split_is_stratified_seeded_and_disjoint(tmp_path):
+    from gui_app.core.training import holdout_split
+
+    store = make_store(tmp_path)
+    label_of = label_source("filename")
+    train_of, test_of = holdout_split(store, label_of, 0.25, seed=4)
+    paths = store.paths()
+    held = [p for p in paths if test_of(p) is not None]
+    kept = [p for p in paths if train_of(p) is not None]
+    assert len(held) == 30 and len(kept) == 90 and not set(held) & set(kept)
+    assert sum(p.startswith("cat") for p in held) == 15  # per class
+    again = holdout_split(store, label_of, 0.25, seed=4)[1]
+    assert [p for p in paths if again(p) is not None] == held
+    store.close()

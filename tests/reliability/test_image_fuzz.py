@@ -211,7 +211,7 @@ def test_specific_reasons_for_known_damage(tmp_path: Path) -> None:
 def test_fuzzed_folder_through_the_extraction_pipeline(tmp_path: Path, tiny_backbone) -> None:
     from gui_app.core.backbones import resolve_backbone
     from gui_app.core.engines import create_engine
-    from gui_app.core.features import ExtractionReport, WorkQueue, extract_features, stat_files
+    from gui_app.core.extraction import engine_key, run_extraction
     from gui_app.core.images import scan_images
     from gui_app.core.store import FeatureStore
 
@@ -220,18 +220,17 @@ def test_fuzzed_folder_through_the_extraction_pipeline(tmp_path: Path, tiny_back
     spec = resolve_backbone(str(tiny_backbone))
     engine = create_engine(spec, tmp_path / "engines", prefer="tf-function", log=lambda m: None)
     rel = scan_images(folder)
-    keys, unreadable = stat_files(folder, rel)
-    with FeatureStore(tmp_path / "f.h5", spec.id, engine.feature_dim) as store:
-        report = extract_features(
-            folder,
-            WorkQueue(keys),
-            spec,
-            store,
-            engine,
-            batch_size=16,
-            report=ExtractionReport(unreadable=unreadable),
-            total=len(keys),
-        )
+    report = run_extraction(
+        folder,
+        rel,
+        tmp_path / "f.h5",
+        None,
+        spec,
+        engine="tf-function",
+        batch_size=16,
+        engine_cache={engine_key(spec, "tf-function"): engine},
+    )
+    with FeatureStore(tmp_path / "f.h5", spec.id, readonly=True) as store:
         assert report.extracted + len(report.unreadable) == len(rel) >= 200
         assert all(isinstance(r, str) and r.strip() for r in report.unreadable.values())
         assert store.failures() == report.unreadable  # remembered, so reruns skip them

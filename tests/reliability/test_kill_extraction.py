@@ -22,7 +22,8 @@ import h5py
 import numpy as np
 import pytest
 
-from gui_app.core.store import FeatureStore, FileKey, _clear_write_flag
+from gui_app.core.h5_repair import clear_write_flag
+from gui_app.core.store import FeatureStore, FileKey
 from tests.conftest import write_class_images
 from tests.reliability.conftest import scaled
 from tests.reliability.helpers import REPO, child_env
@@ -100,33 +101,29 @@ def pipeline(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def _extract(folder: Path, h5: Path, spec, engine):
-    from gui_app.core.features import (
-        ExtractionReport,
-        WorkQueue,
-        extract_features,
-        partition_cached,
-        stat_files,
-    )
+    from gui_app.core.extraction import engine_key, run_extraction
     from gui_app.core.images import scan_images
 
-    keys, unreadable = stat_files(folder, scan_images(folder))
-    with FeatureStore(h5, spec.id, engine.feature_dim) as store:
-        recovery = store.recovery_message
-        cached, todo, failed = partition_cached(store, keys)
-        unreadable.update(failed)
-        report = ExtractionReport(cached=len(cached), unreadable=unreadable)
-        extract_features(
-            folder, WorkQueue(todo), spec, store, engine, report=report, total=len(keys)
-        )
-        vectors = store.vectors_for(p for p in (k.path for k in keys))
-    return report, vectors, recovery
+    paths = scan_images(folder)
+    report = run_extraction(
+        folder,
+        paths,
+        h5,
+        None,
+        spec,
+        engine="tf-function",
+        engine_cache={engine_key(spec, "tf-function"): engine},
+    )
+    with FeatureStore(h5, spec.id, readonly=True) as store:
+        vectors = store.vectors_for(paths)
+    return report, vectors, report.recovery
 
 
 def _physical_rows(h5: Path, tmp: Path) -> tuple[int, int]:
     """(rows written, rows committed) in a killed writer's file, read from a copy."""
     copy = tmp / "inspect.h5"
     shutil.copy(h5, copy)
-    assert _clear_write_flag(copy)  # what FeatureStore does before repairing in place
+    assert clear_write_flag(copy)  # what FeatureStore does before repairing in place
     with h5py.File(copy, "r") as f:
         group = next(g for name, g in f.items() if name.startswith("bb_"))
         return group["paths"].shape[0], int(group.attrs["committed"])
