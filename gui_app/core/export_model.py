@@ -1,11 +1,12 @@
-"""Exports that involve the learner: predictions CSV, river pickle, portable weights, Keras, TFLite.
+"""Exports that involve the learner: predictions CSV, river pickle, Keras and TFLite classifiers.
 
-Portable weights (``weights.npz`` + ``model.json``) need numpy alone and no pickle. The Keras
+Portable weights (numpy alone, no pickle) live in :mod:`~gui_app.core.portable`. The Keras
 model takes raw RGB 0-255 float32 images of the backbone's input size and returns the learner's
 probabilities: backbone normalisation, backbone, standardisation and the linear head are all
 built from standard Keras layers (no Lambda, no custom class), so ``keras.saving.load_model``
-opens it anywhere. TensorFlow/Keras/LiteRT are imported lazily inside the functions that need
-them, so importing this module stays cheap.
+opens it anywhere. Next to it go ``loupe_preprocess.py`` (Loupe's image preprocessing, verbatim)
+and ``README.txt`` (:mod:`~gui_app.core.export_client`). TensorFlow/Keras/LiteRT are imported
+lazily inside the functions that need them, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -14,34 +15,49 @@ import csv
 import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from gui_app.core import preprocess_rule
 from gui_app.core.backbones import BackboneSpec, build_model, preprocess
-from gui_app.core.export import ExportError, atomic_write
+from gui_app.core.export import ExportError, atomic_write, safe_csv_cell
+from gui_app.core.export_client import MODULE_NAME, write_client_files
 from gui_app.core.learner import LearnerError, OnlineLearner
+from gui_app.core.portable import (
+    PORTABLE_FORMAT,
+    SIGMOID_CLAMP,
+    PortableModel,
+    export_portable,
+    linear_params,
+    load_portable,
+)
 
-PORTABLE_FORMAT = "loupe-portable-linear"
-PORTABLE_VERSION = 1
 CLASSIFIER_FORMAT = "loupe-classifier"
-SIGMOID_CLAMP = 30.0  # river's sigmoid is exactly 0 below -30 and 1 above +30
 TFLITE_TOLERANCE = 1e-3
 _TINY_STD = 1e-6  # below it, divide in the head's kernel instead of Keras' Normalization
 _MASK_PENALTY = 1e4  # added to the log-probability of a clamped class: exp(-1e4) == 0
-_PROBABILITY_TEXT = {
-    "ovr-logistic": (
-        "s = (x - mean) / scale, with s = 0 where scale == 0; z = coef @ s + intercept; "
-        "p_c = 1 / (1 + exp(-z_c)), set to 0 where z_c < -30 and to 1 where z_c > 30; "
-        "p = p / sum(p), or 1/C for every class when sum(p) == 0 (river's one-vs-rest)"
-    ),
-    "softmax": (
-        "s = (x - mean) / scale, with s = 0 where scale == 0; z = coef @ s + intercept; "
-        "p = exp(z - max(z)) / sum(exp(z - max(z)))"
-    ),
-}
+# The portable names are re-exported: they lived here before portable.py was split off.
+__all__ = [
+    "CLASSIFIER_FORMAT",
+    "PORTABLE_FORMAT",
+    "TFLITE_TOLERANCE",
+    "PortableModel",
+    "build_classifier",
+    "classifier_metadata",
+    "export_keras",
+    "export_pickle",
+    "export_portable",
+    "export_predictions",
+    "export_tflite",
+    "linear_params",
+    "load_portable",
+    "metadata_path",
+    "preprocess_mode",
+    "preprocessing_block",
+    "probability_head",
+]
 
 
 # --------------------------------------------------------------------------- predictions
@@ -81,147 +97,29 @@ def export_predictions(
     def write(fh: IO[str]) -> None:
         nonlocal rows
         writer = csv.writer(fh)
-        writer.writerow(["path", "predicted", *classes])
+        writer.writerow(["path", "predicted", *map(safe_csv_cell, classes)])
         for paths, probs in scored:
             if len(paths) == 0:
                 continue
             best = probs.argmax(axis=1)
             for path, row, b in zip(paths, probs, best, strict=True):
                 label = classes[b] if row[b] >= threshold else "unknown"
-                writer.writerow([path, label, *(f"{p:.6f}" for p in row)])
+                writer.writerow(
+                    [safe_csv_cell(path), safe_csv_cell(label), *(f"{p:.6f}" for p in row)]
+                )
                 rows += 1
 
     atomic_write(Path(out), write)
     return rows
 
 
-# --------------------------------------------------------------------------- pickle + portable
+# --------------------------------------------------------------------------- pickle
 
 
 def export_pickle(learner: OnlineLearner, out: Path) -> Path:
     """The river learner as a pickle (what ``model.pkl`` holds; :meth:`OnlineLearner.load`)."""
     learner.save(Path(out))
     return Path(out)
-
-
-def linear_params(learner: OnlineLearner) -> dict[str, Any]:
-    """:meth:`OnlineLearner.export_linear`, or `ExportError` saying why there is none."""
-    params = learner.export_linear()
-    if params is None:
-        if learner.name not in ("logistic", "softmax"):
-            raise ExportError(
-                f"portable export needs a linear learner (logistic or softmax), not {learner.name}"
-            )
-        raise ExportError("nothing to export yet: the model has learned fewer than two classes")
-    return params
-
-
-@dataclass(frozen=True, eq=False)
-class PortableModel:
-    """A linear classifier read by :func:`load_portable` (numpy only)."""
-
-    classes: list[str]
-    kind: str  # 'ovr-logistic' or 'softmax'
-    mean: np.ndarray  # (D,)
-    scale: np.ndarray  # (D,) standard deviation; 0 drops the feature
-    coef: np.ndarray  # (C, D)
-    intercept: np.ndarray  # (C,)
-    backbone_id: str
-    meta: dict[str, Any]
-
-    @property
-    def feature_dim(self) -> int:
-        return int(self.mean.shape[0])
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """``(N, C)`` float64 probabilities, columns in :attr:`classes` order."""
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim == 1:
-            X = X[None, :]
-        if X.ndim != 2 or X.shape[1] != self.feature_dim:
-            raise ValueError(f"expected (N, {self.feature_dim}) features, got {X.shape}")
-        inv = np.zeros_like(self.scale)
-        np.divide(1.0, self.scale, out=inv, where=self.scale != 0.0)
-        z = ((X - self.mean) * inv) @ self.coef.T + self.intercept
-        if self.kind == "softmax":
-            e = np.exp(z - z.max(axis=1, keepdims=True))
-            return e / e.sum(axis=1, keepdims=True)
-        with np.errstate(over="ignore"):
-            p = 1.0 / (1.0 + np.exp(-z))
-        p[z < -SIGMOID_CLAMP] = 0.0
-        p[z > SIGMOID_CLAMP] = 1.0
-        total = p.sum(axis=1, keepdims=True)
-        dead = total[:, 0] == 0.0
-        p[dead] = 1.0
-        total[dead] = p.shape[1]
-        return p / total
-
-
-def export_portable(learner: OnlineLearner, backbone_id: str, out_dir: Path) -> Path:
-    """Write ``weights.npz`` (mean, scale, coef, intercept) and ``model.json`` into ``out_dir``.
-
-    ``model.json`` names the format, the learned classes (rows of ``coef``), the backbone id
-    the features come from, the kind, the feature dimension and the probability formula in
-    words. Known classes the learner has not learned yet are listed as ``unlearned_classes``
-    (probability 0). Raises `ExportError` for a non-linear or untrained learner.
-    """
-    p = linear_params(learner)
-    out_dir = Path(out_dir)
-    arrays = {k: np.asarray(p[k], dtype=np.float64) for k in ("mean", "scale", "coef", "intercept")}
-    meta = {
-        "format": PORTABLE_FORMAT,
-        "version": PORTABLE_VERSION,
-        "kind": p["kind"],
-        "classes": list(p["classes"]),
-        "unlearned_classes": [c for c in learner.classes if c not in p["classes"]],
-        "backbone_id": backbone_id,
-        "feature_dim": int(arrays["mean"].shape[0]),
-        "weights": "weights.npz: mean (D,), scale (D,), coef (C, D), intercept (C,), float64",
-        "probabilities": _PROBABILITY_TEXT[p["kind"]],
-    }
-    atomic_write(out_dir / "weights.npz", lambda fh: np.savez(fh, **arrays), binary=True)
-    text = json.dumps(meta, ensure_ascii=False, indent=1) + "\n"
-    atomic_write(out_dir / "model.json", lambda fh: fh.write(text))
-    return out_dir
-
-
-def load_portable(directory: Path) -> PortableModel:
-    """Read a model written by :func:`export_portable` (``np.load(allow_pickle=False)``).
-
-    Raises
-    ------
-    ExportError
-        Missing or unreadable files, another format, or arrays of inconsistent shapes.
-    """
-    directory = Path(directory)
-    try:
-        meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ExportError(f"cannot read portable model in {directory}: {exc}") from exc
-    if not isinstance(meta, dict) or meta.get("format") != PORTABLE_FORMAT:
-        raise ExportError(f"{directory / 'model.json'} is not a Loupe portable model")
-    if meta.get("version") != PORTABLE_VERSION or meta.get("kind") not in _PROBABILITY_TEXT:
-        raise ExportError(f"{directory} holds an unsupported portable model version or kind")
-    try:
-        with np.load(directory / "weights.npz", allow_pickle=False) as npz:
-            arrays = {k: np.asarray(npz[k], dtype=np.float64)
-                      for k in ("mean", "scale", "coef", "intercept")}  # fmt: skip
-    except (OSError, ValueError, KeyError) as exc:
-        raise ExportError(f"cannot read portable model weights in {directory}: {exc}") from exc
-    classes = meta.get("classes")
-    c, d = len(classes or []), arrays["mean"].shape[0] if arrays["mean"].ndim == 1 else -1
-    expected = {"mean": (d,), "scale": (d,), "coef": (c, d), "intercept": (c,)}
-    if (
-        not isinstance(classes, list)
-        or c < 2
-        or any(arrays[k].shape != shape for k, shape in expected.items())
-        or not all(np.isfinite(a).all() for a in arrays.values())
-        or (arrays["scale"] < 0).any()
-    ):
-        raise ExportError(f"portable model in {directory} is damaged (inconsistent arrays)")
-    backbone_id = str(meta.get("backbone_id", ""))
-    return PortableModel([str(x) for x in classes], meta["kind"], **arrays,
-                         backbone_id=backbone_id, meta=meta)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- Keras + TFLite
@@ -329,7 +227,11 @@ def build_classifier(spec: BackboneSpec, learner: OnlineLearner, backbone: Any =
 
 
 def classifier_metadata(spec: BackboneSpec, learner: OnlineLearner) -> dict[str, Any]:
-    """What the JSON sidecar of an exported Keras/TFLite classifier says (classes, input...)."""
+    """What the JSON sidecar of an exported Keras/TFLite classifier says (classes, input...).
+
+    ``preprocessing`` is :func:`~gui_app.core.preprocess_rule.recipe`: how Loupe turns an
+    image file into the input, step by step (``loupe_preprocess.py`` implements it).
+    """
     p = linear_params(learner)
     h, w = spec.input_size
     return {
@@ -339,9 +241,11 @@ def classifier_metadata(spec: BackboneSpec, learner: OnlineLearner) -> dict[str,
         "classes": list(p["classes"]),
         "backbone_id": spec.id,
         "backbone": spec.label,
-        "input": f"float32 (N, {h}, {w}, 3): RGB 0-255, resized like Loupe (cv2 INTER_AREA when "
-        "shrinking, INTER_LINEAR otherwise)",
+        "input": f"float32 (N, {h}, {w}, 3): RGB 0-255, each image prepared exactly as "
+        f"'preprocessing' says ({MODULE_NAME}: load_batch(paths, ({h}, {w}))); a plain resize "
+        "differs for JPEGs larger than the input",
         "output": "float32 (N, C) probabilities, columns in 'classes' order",
+        "preprocessing": preprocess_rule.recipe((h, w)),
     }
 
 
@@ -360,6 +264,8 @@ def export_keras(
 ) -> Path:
     """Save :func:`build_classifier` as ``.keras`` (suffix added if missing) + its JSON sidecar.
 
+    ``loupe_preprocess.py`` and ``README.txt`` are written into the same folder.
+
     Returns the model path. Raises `ExportError` for a non-linear or untrained learner.
     """
     out = _with_suffix(out, ".keras")
@@ -373,6 +279,7 @@ def export_keras(
         tmp.unlink(missing_ok=True)
     text = json.dumps(classifier_metadata(spec, learner), ensure_ascii=False, indent=1) + "\n"
     atomic_write(metadata_path(out), lambda fh: fh.write(text))
+    write_client_files(out.parent, text)
     return out
 
 
@@ -383,7 +290,8 @@ def export_tflite(source: Path | Any, out: Path, metadata: dict[str, Any] | None
     ``TFLiteConverter.from_saved_model``), checks the result against Keras on two random
     images (max abs diff <= 1e-3, when LiteRT is installed) and writes ``out`` (``.tflite``
     added if missing) atomically. The sidecar is ``metadata`` (see
-    :func:`classifier_metadata`) or, by default, a ``.keras`` source's sidecar.
+    :func:`classifier_metadata`) or, by default, a ``.keras`` source's sidecar; when it states
+    the preprocessing, ``loupe_preprocess.py`` and ``README.txt`` are written beside ``out``.
     """
     from gui_app.core.engines import LiteRTEngine, convert_to_tflite
 
@@ -416,4 +324,5 @@ def export_tflite(source: Path | Any, out: Path, metadata: dict[str, Any] | None
     atomic_write(out, lambda fh: fh.write(content), binary=True)
     if sidecar is not None:
         atomic_write(metadata_path(out), lambda fh: fh.write(sidecar))
+        write_client_files(out.parent, sidecar)
     return out

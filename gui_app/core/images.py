@@ -12,24 +12,20 @@ import io
 import os
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from gui_app.core import preprocess_rule as rule
 from gui_app.core.image_headers import ImageError, _check_jpeg, _check_png, _Header
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 )
-DEFAULT_MAX_PIXELS: int = 100_000_000
-
-_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"))
-_SIGNATURES += ((b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
-_ORIENTATION_TAG = 0x0112
+DEFAULT_MAX_PIXELS: int = rule.DEFAULT_MAX_PIXELS
 # Errors Pillow raises for malformed headers/metadata (UnidentifiedImageError is an OSError).
 _PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, KeyError, TypeError)
 _PIL_LOCK = threading.Lock()
@@ -99,11 +95,7 @@ def scan_images(root: Path) -> list[str]:
 # --------------------------------------------------------------------------- headers
 
 
-def _sniff(head: bytes) -> str:
-    """Container format from the magic bytes ("" if unknown)."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WEBP"
-    return next((kind for magic, kind in _SIGNATURES if head.startswith(magic)), "")
+_sniff = rule.sniff
 
 
 @contextmanager
@@ -118,23 +110,10 @@ def _pil_without_bomb_limit() -> Iterator[None]:
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def _orientation(im: Image.Image) -> int:
-    if im.format == "TIFF":
-        # Both OpenCV (5.0, whatever the flags) and Pillow (>= 11) orient TIFFs while
-        # decoding, and Pillow then reports the upright size: nothing left to do.
-        return 1
-    try:
-        # Base-class getexif: PngImageFile.getexif would decode all pixels to find eXIf.
-        value = Image.Image.getexif(im).get(_ORIENTATION_TAG, 1)
-    except _PIL_ERRORS:  # malformed EXIF must not make the image unusable
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
 def _read_header(fp: io.BufferedIOBase | io.BytesIO, kind: str) -> _Header:
     try:
         with _pil_without_bomb_limit(), Image.open(fp) as im:
-            return _Header(im.size[0], im.size[1], _orientation(im))
+            return _Header(im.size[0], im.size[1], rule.pil_orientation(im))
     except UnidentifiedImageError:
         if kind:  # known magic bytes, but Pillow rejected the header (e.g. bad IHDR CRC)
             raise ImageError(f"corrupt {kind} header") from None
@@ -171,60 +150,9 @@ def read_image_size(path: Path) -> tuple[int, int]:
         raise _read_error(e) from None
 
 
-# --------------------------------------------------------------------------- fast headers
-# Ordinary JPEG/PNG headers are parsed here, without Pillow (25-100 us per image), when their
-# structure is one Pillow provably reads to the same size and orientation. Anything unusual
-# gives None and Pillow decides, so results and reasons never depend on the path taken.
-
-
-def _to_uint8(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype.kind == "u" and arr.dtype.itemsize == 2:  # any byte order
-        # (x + 128) // 257 == round(x / 257) exactly (x / 257 is never a tie)
-        return ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    if np.issubdtype(arr.dtype, np.floating):  # float TIFF: assume 0..1
-        return (np.clip(np.nan_to_num(arr), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    raise ImageError(f"unsupported pixel type: {arr.dtype}")
-
-
-def _composite_on_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    if alpha.min() == 255:
-        return color
-    a = alpha.astype(np.uint16)[:, :, None]
-    out = color.astype(np.uint16) * a + 255 * (255 - a) + 127  # max 65152: fits uint16
-    return (out // 255).astype(np.uint8)
-
-
-def _to_three_channels(arr: np.ndarray) -> np.ndarray:
-    """Gray/gray+alpha/colour/colour+alpha -> 3 channels; channel order is preserved."""
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.ndim != 3:
-        raise ImageError(f"unsupported array shape: {arr.shape}")
-    channels = arr.shape[2]
-    if channels == 2:
-        arr = _composite_on_white(arr[:, :, :1], arr[:, :, 1])
-        channels = 1
-    if channels == 1:
-        return np.repeat(arr, 3, axis=2)
-    if channels == 3:
-        return arr
-    if channels == 4:
-        return _composite_on_white(arr[:, :, :3], arr[:, :, 3])
-    raise ImageError(f"unsupported channel count: {channels}")
-
-
-# EXIF orientation -> what makes the stored image upright (same as PIL exif_transpose).
-_UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
-    2: lambda a: cv2.flip(a, 1),  # mirror
-    3: lambda a: cv2.flip(a, -1),  # rotate 180
-    4: lambda a: cv2.flip(a, 0),  # flip
-    5: cv2.transpose,  # transpose
-    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
-    7: lambda a: cv2.transpose(cv2.flip(a, -1)),  # transverse
-    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
-}
+# --------------------------------------------------------------------------- decoding
+# The pixel rule (decode flags, 8 bits, 3 channels, orientation, resize, colour order) lives in
+# preprocess_rule.py, which exported models ship verbatim; here: files, headers, limits, errors.
 
 
 def _decode_with_pil(data: bytes) -> np.ndarray:
@@ -233,10 +161,7 @@ def _decode_with_pil(data: bytes) -> np.ndarray:
         with _pil_without_bomb_limit():
             im = Image.open(io.BytesIO(data))
         with im:
-            im.seek(0)
-            if im.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L"):
-                im = im.convert("RGBA")
-            return np.asarray(im)
+            return rule.pil_to_array(im)
     except _PIL_ERRORS as e:
         raise ImageError(f"decoder failed: {e}") from None
 
@@ -273,28 +198,12 @@ def _decode(
             f"exceeds limit of {_mpx(max_pixels)}"
         )
 
-    flags = cv2.IMREAD_UNCHANGED  # keeps alpha and 16 bits, ignores EXIF orientation
-    if kind == "JPEG":
-        reduced = _reduced_jpeg_flags(header, target) if target else None
-        flags = reduced or cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     try:
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)  # no copy; releases the GIL
-    except cv2.error:  # raised for some malformed inputs instead of returning None
-        arr = None
-    is_bgr = arr is not None
-    image = _to_three_channels(_to_uint8(arr if is_bgr else _decode_with_pil(data)))
-    upright = _UPRIGHT.get(header.orientation)
-    return (upright(image) if upright else image), is_bgr
-
-
-def _reduced_jpeg_flags(header: _Header, target: tuple[int, int]) -> int | None:
-    """Largest libjpeg DCT scaling (1/8, 1/4, 1/2) whose output is still >= `target`."""
-    width, height = header.upright_size
-    for factor in (8, 4, 2):  # libjpeg rounds scaled dimensions up
-        if -(-width // factor) >= target[1] and -(-height // factor) >= target[0]:
-            flag: int = getattr(cv2, f"IMREAD_REDUCED_COLOR_{factor}")
-            return flag | cv2.IMREAD_IGNORE_ORIENTATION
-    return None
+        return rule.decode_upright(
+            data, kind, header.upright_size, header.orientation, target, _decode_with_pil
+        )
+    except rule.PreprocessError as e:
+        raise ImageError(str(e)) from None
 
 
 def load_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -305,7 +214,7 @@ def load_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     header before decoding. Raises :class:`ImageError` with a specific reason.
     """
     image, is_bgr = _decode(Path(path), max_pixels)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if is_bgr else np.ascontiguousarray(image)
+    return rule.to_rgb(image, is_bgr)
 
 
 def load_rgb_resized(
@@ -314,16 +223,12 @@ def load_rgb_resized(
     """:func:`load_rgb`, then resize to ``size == (height, width)``.
 
     ``INTER_AREA`` when shrinking, ``INTER_LINEAR`` otherwise. Large JPEGs are decoded at
-    1/2, 1/4 or 1/8 scale when that still covers `size`. Raises :class:`ImageError`, or
-    ``ValueError`` if `size` is not positive.
+    1/2, 1/4 or 1/8 scale when that still covers `size` (the rule of
+    :mod:`~gui_app.core.preprocess_rule`, shipped with exported models). Raises
+    :class:`ImageError`, or ``ValueError`` if `size` is not positive.
     """
     height, width = (int(v) for v in size)
     if height <= 0 or width <= 0:
         raise ValueError(f"size must be positive (height, width), got {size!r}")
     image, is_bgr = _decode(Path(path), max_pixels, (height, width))
-    src_h, src_w = image.shape[:2]
-    if (src_h, src_w) != (height, width):
-        shrinking = height <= src_h and width <= src_w
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-        image = cv2.resize(image, (width, height), interpolation=interpolation)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if is_bgr else np.ascontiguousarray(image)
+    return rule.to_rgb(rule.resize(image, (height, width)), is_bgr)

@@ -1,4 +1,4 @@
-"""Tests for gui_app.core.export_model: predictions CSV, pickle, portable weights, Keras, TFLite.
+"""Tests for gui_app.core.export_model (predictions CSV, pickle, Keras, TFLite) and .portable.
 
 The TensorFlow tests (marked slow) prove that the exported Keras and TFLite models, fed raw RGB
 images, reproduce ``OnlineLearner.predict_proba`` on the features of the real pipeline.
@@ -17,17 +17,15 @@ import pytest
 from gui_app.core.backbones import build_model, preprocess, resolve_backbone
 from gui_app.core.export import ExportError
 from gui_app.core.export_model import (
-    PortableModel,
     classifier_metadata,
     export_keras,
     export_pickle,
-    export_portable,
     export_predictions,
     export_tflite,
-    load_portable,
     metadata_path,
 )
 from gui_app.core.learner import LearnerError, OnlineLearner
+from gui_app.core.portable import PortableModel, export_portable, load_portable
 from gui_app.core.store import FeatureStore, FileKey
 
 D = 12

@@ -287,7 +287,7 @@ def test_too_large_refused_from_header(tmp_path: Path, monkeypatch: pytest.Monke
     def no_decode(*args: object) -> None:
         raise AssertionError("must not decode pixels")
 
-    monkeypatch.setattr(images.cv2, "imdecode", no_decode)
+    monkeypatch.setattr(cv2, "imdecode", no_decode)
     tracemalloc.start()
     start = time.perf_counter()
     try:
@@ -385,7 +385,7 @@ def test_corrupt_png_header(tmp_path: Path) -> None:
 
 
 def test_pillow_fallback_when_opencv_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images.cv2, "imdecode", lambda buf, flags: None)
+    monkeypatch.setattr(cv2, "imdecode", lambda buf, flags: None)
     rgba = np.zeros((2, 2, 4), np.uint8)
     rgba[0] = (255, 0, 0, 255)
     assert (load_rgb(save(tmp_path / "a.png", rgba))[1] == WHITE).all()
@@ -416,7 +416,7 @@ def test_load_rgb_resized_large_jpeg_uses_reduced_decode(
         seen.append(flags)
         return real(buf, flags)
 
-    monkeypatch.setattr(images.cv2, "imdecode", spy)
+    monkeypatch.setattr(cv2, "imdecode", spy)
     arr = load_rgb_resized(path, (224, 224))
     check_rgb(arr, (224, 224))
     assert seen == [cv2.IMREAD_REDUCED_COLOR_2 | cv2.IMREAD_IGNORE_ORIENTATION]
