@@ -1,172 +1,313 @@
-"""Large preview of the current image, with a plain-text caption and error/empty states."""
+"""Large preview of the current image: zoom, pan, fit / 100 % / fill, optional side-by-side.
+
+:class:`ImageView` holds the main :class:`~gui_app.widgets.zoom_view.ZoomView` and, when
+"Compare" is on, a second one with the nearest labelled image (the reference). Its actions
+(zoom in/out, the three modes, compare) are added to the view with window-wide shortcuts that
+do not clash with the main window's label keys; :meth:`ImageView.shortcut_rows` lists them.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QImage, QPainter, QPaintEvent, QPalette, QPixmap, QTextOption
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import (
+    QEvent,
+    QObject,
+    QPoint,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QSplitter, QToolButton, QWidget
 
-from gui_app.widgets.prob_bars import text_direction
+from gui_app.widgets.dialogs import shortcut_rows
+from gui_app.widgets.zoom_view import EMPTY_MESSAGE, ZoomView, error_message, zoom_percent
 
-EMPTY_MESSAGE = "Open a folder to start (File ▸ Open Folder…)"
+OVERLAY_MS = 2500  # the buttons hide after this long without mouse movement
+REFERENCE_EMPTY = "No labelled image to compare with yet"
+MODE_ACTIONS = (  # mode, menu text, button text, shortcut
+    ("fit", "Fit Preview to Pane", "Fit", "F"),
+    ("100", "Preview at 100 % (Actual Pixels)", "1:1", "Z"),
+    ("fill", "Fill Pane with Preview", "Fill", "Shift+F"),
+)
+MOUSE_ROWS = [
+    ("Mouse wheel (preview)", "Zoom around the pointer"),
+    ("Drag (zoomed preview)", "Pan"),
+    ("Double-click (preview)", "100 % at the pointer, again: fit"),
+    ("Arrows (preview focused, zoomed)", "Pan; otherwise the grid moves"),
+    ("Escape (preview focused)", "Back to the grid"),
+]
 
-
-def error_message(reason: str) -> str:
-    """Text drawn for an image that could not be decoded."""
-    return f"⚠ Unreadable: {reason}"
+__all__ = ["EMPTY_MESSAGE", "ImageView", "ZoomView", "error_message"]
 
 
 class ImageView(QWidget):
-    """Aspect-preserving, smooth, high-DPI preview of one QImage.
+    """The preview pane the main window shows; delegates to the main :class:`ZoomView`.
 
-    The scaled pixmap is cached for the current widget size and device pixel ratio, so repaints
-    (e.g. after a key press elsewhere) never rescale.
+    Signals
+    -------
+    view_changed(mode, scale)
+        The main pane's mode or scale changed.
+    reference_toggled(bool)
+        The side-by-side pane was shown or hidden (by the user or :meth:`set_reference_visible`).
+    full_resolution_wanted(key, path)
+        A pane needs the full-resolution image; answer with :meth:`set_full_image`.
     """
+
+    view_changed = Signal(str, float)
+    reference_toggled = Signal(bool)
+    full_resolution_wanted = Signal(str, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._image: QImage | None = None
-        self._caption = ""
-        self._error: str | None = None
-        self._scaled: QPixmap | None = None
-        self._scaled_key: tuple[int, int, float] | None = None
-        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
+        self.main = ZoomView(self)
+        self.reference = ZoomView(self, empty_message=REFERENCE_EMPTY)
+        self.reference.setAccessibleName("Nearest labelled image")
+        self.reference.hide()
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(self.main)
+        self.splitter.addWidget(self.reference)
+        self.splitter.setChildrenCollapsible(False)
         self.setAccessibleName("Image preview")
-
-    # ----------------------------------------------------------------- data
-    def set_image(self, image: QImage | None, caption: str = "", error: str | None = None) -> None:
-        """Show *image* with *caption* below it; *error* shows a message instead of the image.
-
-        With neither image nor error, *caption* (or a default hint) is the centred message.
-        """
-        self._image = None if image is None or image.isNull() else image
-        self._caption = caption
-        self._error = error
-        self._scaled = None
-        self._scaled_key = None
-        if error is not None:
-            self.setAccessibleDescription(error_message(error))
-        else:
-            self.setAccessibleDescription(caption if self._image is not None else self.empty_text())
-        self.update()
-
-    def has_image(self) -> bool:
-        """True when an image (not an error or the empty state) is shown."""
-        return self._image is not None and self._error is None
-
-    def error_text(self) -> str | None:
-        """The error reason given to :meth:`set_image`, or None."""
-        return self._error
-
-    def empty_text(self) -> str:
-        """Message shown when there is no image and no error: the caption, or the default."""
-        return self._caption or EMPTY_MESSAGE
-
-    def caption(self) -> str:
-        """The caption under the image."""
-        return self._caption
-
-    # ------------------------------------------------------------- geometry
-    def _caption_height(self) -> int:
-        # Without image or error the caption is the centred message, not a bottom strip.
-        if not self._caption or (self._image is None and self._error is None):
-            return 0
-        return round(self.fontMetrics().height() * 1.6)
-
-    def image_area(self) -> QRect:
-        """Region available to the image (the widget minus the caption strip)."""
-        return self.rect().adjusted(0, 0, 0, -self._caption_height())
-
-    def image_rect(self) -> QRectF:
-        """Where the image is drawn, in logical pixels (empty when no image is shown)."""
-        if not self.has_image():
-            return QRectF()
-        assert self._image is not None
-        area = self.image_area()
-        size = QSize(self._image.size()).scaled(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
-        x = area.left() + (area.width() - size.width()) / 2
-        y = area.top() + (area.height() - size.height()) / 2
-        return QRectF(x, y, size.width(), size.height())
-
-    def _scaled_pixmap(self) -> QPixmap | None:
-        if self._image is None:
-            return None
-        dpr = self.devicePixelRatioF()
-        area = self.image_area()
-        target = QSize(max(1, round(area.width() * dpr)), max(1, round(area.height() * dpr)))
-        key = (target.width(), target.height(), dpr)
-        if self._scaled is None or self._scaled_key != key:
-            scaled = self._image.scaled(
-                target,
-                Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.SmoothTransformation,
+        self._build_actions()
+        self._build_overlay()
+        self.main.view_changed.connect(self.view_changed)
+        self.main.view_changed.connect(self._sync_mode_actions)
+        for pane in (self.main, self.reference):
+            pane.full_resolution_wanted.connect(self.full_resolution_wanted)
+            pane.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            pane.customContextMenuRequested.connect(
+                lambda pos, pane=pane: self._show_menu(pane, pos)
             )
-            pixmap = QPixmap.fromImage(scaled)
-            pixmap.setDevicePixelRatio(dpr)
-            self._scaled, self._scaled_key = pixmap, key
-        return self._scaled
+        self.main.installEventFilter(self)
+
+    # ---------------------------------------------------------------- actions
+    def _action(self, text: str, keys: list[str], slot, checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        action.setShortcuts([QKeySequence(k) for k in keys])
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        self.addAction(action)  # window-wide once the view is inside a window
+        return action
+
+    def _build_actions(self) -> None:
+        self.a_zoom_in = self._action("Zoom In (Preview)", ["+", "="], lambda: self.zoom_by(1))
+        self.a_zoom_out = self._action("Zoom Out (Preview)", ["-"], lambda: self.zoom_by(-1))
+        self.mode_group = QActionGroup(self)
+        self.mode_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+        self.a_modes: dict[str, QAction] = {}
+        for mode, text, short, key in MODE_ACTIONS:
+            action = self._action(text, [key], lambda _=False, m=mode: self._on_mode(m), True)
+            action.setIconText(short)
+            self.mode_group.addAction(action)
+            self.a_modes[mode] = action
+        self.a_modes["fit"].setChecked(True)
+        self.a_compare = self._action(
+            "Compare with Nearest Labelled Image", ["C"], self.set_reference_visible, True
+        )
+        self.a_compare.setIconText("Compare")
+
+    def view_actions(self) -> list[QAction]:
+        """The preview's actions (for a View menu)."""
+        return [self.a_zoom_in, self.a_zoom_out, *self.a_modes.values(), self.a_compare]
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(keys, action) rows for the Keyboard Shortcuts dialog."""
+        return shortcut_rows(self.view_actions()) + MOUSE_ROWS
+
+    def _on_mode(self, mode: str) -> None:
+        self.set_mode(mode)
+        self._sync_mode_actions(self.mode())  # clicking the checked mode must not uncheck it
+
+    def _sync_mode_actions(self, mode: str, _scale: float = 0.0) -> None:
+        for name, action in self.a_modes.items():
+            action.setChecked(name == mode)
+        self.zoom_label.setText(zoom_percent(self.main.geometry_.device_scale()))
+
+    def _show_menu(self, pane: ZoomView, pos: QPoint) -> None:
+        menu = QMenu(self)
+        if pane is self.main:
+            for action in self.view_actions():
+                menu.addAction(action)
+        else:
+            menu.addAction("Zoom In", lambda: pane.zoom_by(1))
+            menu.addAction("Zoom Out", lambda: pane.zoom_by(-1))
+            for mode, text, _short, _key in MODE_ACTIONS:
+                menu.addAction(text, lambda m=mode: pane.set_mode(m))
+            menu.addSeparator()
+            menu.addAction(self.a_compare)
+        menu.exec(pane.mapToGlobal(pos))
+
+    # ---------------------------------------------------------------- overlay
+    def _build_overlay(self) -> None:
+        """Small buttons over the main pane's top-right corner, shown while the mouse moves."""
+        self._overlay_timer = QTimer(self, singleShot=True, interval=OVERLAY_MS)
+        self._overlay_timer.timeout.connect(self._hide_overlay_when_idle)
+        self.main.setMouseTracking(True)
+        self.overlay = QFrame(self.main)
+        self.overlay.setObjectName("zoomOverlay")
+        self.overlay.setStyleSheet(
+            "#zoomOverlay { background: rgba(0, 0, 0, 150); border-radius: 4px; }"
+            "#zoomOverlay QLabel { color: white; padding: 0px 4px; }"
+            "#zoomOverlay QToolButton { color: white; padding: 1px 5px; border: none; }"
+            "#zoomOverlay QToolButton:hover { background: rgba(255, 255, 255, 60); }"
+            "#zoomOverlay QToolButton:checked { background: white; color: black;"
+            " border-radius: 3px; }"
+        )
+        row = QHBoxLayout(self.overlay)
+        row.setContentsMargins(3, 3, 3, 3)
+        row.setSpacing(2)
+        self.zoom_label = QLabel(zoom_percent(1.0), self.overlay)
+        self.zoom_label.setToolTip("Zoom: device pixels per image pixel")
+        row.addWidget(self.zoom_label)
+        for action in (*self.a_modes.values(), self.a_compare):
+            button = QToolButton(self.overlay)
+            button.setDefaultAction(action)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            button.setAutoRaise(True)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            row.addWidget(button)
+        self.overlay.hide()
+
+    def _place_overlay(self) -> None:
+        self.overlay.adjustSize()
+        margin = self.fontMetrics().height() // 2
+        self.overlay.move(self.main.width() - self.overlay.width() - margin, margin)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.main:
+            if event.type() == QEvent.Type.Resize:
+                self._place_overlay()
+            elif event.type() == QEvent.Type.MouseMove:
+                self.set_overlay_visible(True)
+            elif event.type() == QEvent.Type.Leave and not self.overlay.underMouse():
+                self.set_overlay_visible(False)
+        return super().eventFilter(watched, event)
+
+    def _hide_overlay_when_idle(self) -> None:
+        if self.overlay.underMouse():
+            self._overlay_timer.start()
+        else:
+            self.overlay.hide()
+
+    def set_overlay_visible(self, visible: bool) -> None:
+        """Show the Fit / 1:1 / Fill / Compare buttons (the mouse moved) or hide them."""
+        if visible:
+            self._place_overlay()
+            self.overlay.raise_()
+            self._overlay_timer.start()
+        else:
+            self._overlay_timer.stop()
+        self.overlay.setVisible(visible)
+
+    def resizeEvent(self, event: QEvent) -> None:
+        # Side by side in a wide pane, one above the other in a tall one.
+        wide = self.width() >= self.height()
+        self.splitter.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
+        # No layout: the panes get their size at once, shown or not.
+        self.splitter.setGeometry(self.rect())
+        super().resizeEvent(event)
 
     def sizeHint(self) -> QSize:
-        h = self.fontMetrics().height()
-        return QSize(h * 32, h * 24)
+        return self.main.sizeHint()
 
     def minimumSizeHint(self) -> QSize:
-        h = self.fontMetrics().height()
-        return QSize(h * 8, h * 6)
+        return self.main.minimumSizeHint()
 
-    # ----------------------------------------------------------------- events
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() in (QEvent.Type.FontChange, QEvent.Type.PaletteChange):
-            self.update()
-        super().changeEvent(event)
+    # ------------------------------------------------------------ preview API
+    def set_image(self, image: QImage | None, caption: str = "", error: str | None = None) -> None:
+        """Show *image* (a preview) with *caption*; *error* shows a message instead."""
+        self.main.set_image(image, caption, error)
+        self.setAccessibleDescription(self.main.accessibleDescription())
 
-    def paintEvent(self, event: QPaintEvent) -> None:
-        pal = self.palette()
-        painter = QPainter(self)
-        try:
-            painter.fillRect(self.rect(), pal.color(self.backgroundRole()))
-            area = self.image_area()
-            margin = self.fontMetrics().height()
-            if self._error is not None:
-                painter.setPen(pal.color(QPalette.ColorRole.WindowText))
-                self._draw_text(
-                    painter,
-                    area.adjusted(margin, margin, -margin, -margin),
-                    error_message(self._error),
-                )
-            elif self._image is None:
-                muted = pal.color(QPalette.ColorRole.WindowText)
-                muted.setAlphaF(0.65)
-                painter.setPen(muted)
-                self._draw_text(
-                    painter, area.adjusted(margin, margin, -margin, -margin), self.empty_text()
-                )
-            else:
-                pixmap = self._scaled_pixmap()
-                if pixmap is not None:
-                    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-                    painter.drawPixmap(self.image_rect(), pixmap, QRectF(pixmap.rect()))
-            if self._caption_height():
-                self._draw_caption(painter)
-        finally:
-            painter.end()
+    def set_full_image(self, key: str, image: object, error: str = "") -> None:
+        """Answer to ``full_resolution_wanted``: the ImagePyramid (or QImage) of *key*."""
+        for pane in (self.main, self.reference):
+            pane.set_full_image(key, image, error)
 
-    def _draw_text(self, painter: QPainter, rect: QRect, text: str) -> None:
-        """Centred, word-wrapped plain text."""
-        option = QTextOption(Qt.AlignmentFlag.AlignCenter)
-        option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
-        option.setTextDirection(text_direction(text, self.layoutDirection()))
-        painter.drawText(QRectF(rect), text, option)
+    def set_key_fallback(self, widget: QWidget | None) -> None:
+        """Arrow keys the preview does not use, and Escape, go to *widget* (the grid)."""
+        self.main.set_key_fallback(widget)
+        self.reference.set_key_fallback(widget)
 
-    def _draw_caption(self, painter: QPainter) -> None:
-        h = self._caption_height()
-        pad = self.fontMetrics().horizontalAdvance(" ")
-        rect = QRect(pad, self.height() - h, max(0, self.width() - 2 * pad), h)
-        text = self.fontMetrics().elidedText(
-            self._caption, Qt.TextElideMode.ElideMiddle, rect.width()
-        )
-        option = QTextOption(Qt.AlignmentFlag.AlignCenter)
-        option.setWrapMode(QTextOption.WrapMode.NoWrap)
-        option.setTextDirection(text_direction(self._caption, self.layoutDirection()))
-        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
-        painter.drawText(QRectF(rect), text, option)
+    def has_image(self) -> bool:
+        return self.main.has_image()
+
+    def error_text(self) -> str | None:
+        return self.main.error_text()
+
+    def empty_text(self) -> str:
+        return self.main.empty_text()
+
+    def caption(self) -> str:
+        return self.main.caption()
+
+    def image_area(self) -> QRect:
+        """The main pane's image area (its own coordinates)."""
+        return self.main.image_area()
+
+    def image_rect(self) -> QRectF:
+        """Where the main pane draws the whole image (its own coordinates)."""
+        return self.main.image_rect()
+
+    # --------------------------------------------------------------- zoom API
+    def zoom_by(self, steps: float, anchor: QPointF | None = None) -> None:
+        """Zoom the main pane by ``ZOOM_STEP ** steps`` around *anchor* (default: centre)."""
+        self.main.zoom_by(steps, anchor)
+
+    def set_mode(self, mode: str) -> None:
+        """'fit', '100' or 'fill'."""
+        self.main.set_mode(mode)
+
+    def mode(self) -> str:
+        """'fit', '100', 'fill', or 'custom' after a free zoom."""
+        return self.main.mode()
+
+    def scale(self) -> float:
+        """Main pane: logical widget pixels per full-resolution image pixel."""
+        return self.main.scale()
+
+    def center_on(self, image_point: QPointF) -> None:
+        self.main.center_on(image_point)
+
+    def map_to_widget(self, image_point: QPointF) -> QPointF:
+        return self.main.map_to_widget(image_point)
+
+    def map_to_image(self, widget_point: QPointF) -> QPointF:
+        return self.main.map_to_image(widget_point)
+
+    def view_state(self) -> dict:
+        """Mode, zoom, relative centre and whether Compare is on: plain values for QSettings."""
+        return {**self.main.view_state(), "reference": self.reference_visible()}
+
+    def restore_view_state(self, state: dict) -> None:
+        """Apply a :meth:`view_state` (now or to the next image); bad values are ignored."""
+        if not isinstance(state, dict):
+            return
+        self.main.restore_view_state(state)
+        self._sync_mode_actions(self.main.mode())
+        shown = state.get("reference")
+        if isinstance(shown, str):
+            shown = shown.lower() == "true"
+        if isinstance(shown, bool):
+            self.set_reference_visible(shown)
+
+    # -------------------------------------------------------------- reference
+    def set_reference(self, image: QImage | None, caption: str = "") -> None:
+        """The image shown side by side (None: *caption* is shown as the message)."""
+        self.reference.set_image(image, caption)
+
+    def reference_visible(self) -> bool:
+        return self.a_compare.isChecked()
+
+    def set_reference_visible(self, visible: bool) -> None:
+        """Show or hide the side-by-side pane; emits ``reference_toggled`` on a change."""
+        visible = bool(visible)
+        changed = visible != self.reference.isVisibleTo(self)
+        self.a_compare.setChecked(visible)
+        self.reference.setVisible(visible)
+        if changed:
+            self.reference_toggled.emit(visible)

@@ -24,6 +24,8 @@ def view(qtbot) -> ImageView:
     widget = ImageView()
     qtbot.addWidget(widget)
     widget.resize(300, 300)
+    widget.show()
+    qtbot.waitExposed(widget)
     return widget
 
 
@@ -90,6 +92,7 @@ def test_error_state(view: ImageView, drawn: list[str]) -> None:
 
 def test_empty_state(view: ImageView, drawn: list[str]) -> None:
     assert not view.has_image()
+    drawn.clear()
     view.grab()
     assert drawn == [EMPTY_MESSAGE]
     view.set_image(solid(10, 10))
@@ -115,8 +118,10 @@ def test_scaled_pixmap_cached_per_size(view: ImageView, monkeypatch: pytest.Monk
     monkeypatch.setattr(QImage, "scaled", counting)
     view.set_image(solid(640, 480))
     view.grab()
-    view.grab()
     assert len(calls) == 1
+    view.grab()
+    view.grab()
+    assert len(calls) == 1  # repaints reuse the fitted copy
     view.resize(200, 200)
     view.grab()
     assert len(calls) == 2
@@ -126,9 +131,9 @@ def test_scaled_pixmap_cached_per_size(view: ImageView, monkeypatch: pytest.Monk
 
 
 def test_high_dpi_pixmap(view: ImageView, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(view, "devicePixelRatioF", lambda: 2.0)
+    monkeypatch.setattr(view.main, "devicePixelRatioF", lambda: 2.0)
     view.set_image(solid(1000, 500))
-    pixmap = view._scaled_pixmap()
+    pixmap = view.main.fitted_pixmap()
     assert pixmap is not None
     assert pixmap.devicePixelRatio() == 2.0
     assert (pixmap.width(), pixmap.height()) == (600, 300)
