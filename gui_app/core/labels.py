@@ -22,26 +22,28 @@ import json
 import sqlite3
 import threading
 import time
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gui_app.core.label_effects import (
+    apply_row,
+    check_free,
+    find_class,
+    has_mark,
+    new_group,
+    open_database,
+    redo_target,
+    undo_target,
+)
 from gui_app.core.label_schema import (  # re-exported: the store's public vocabulary
     _EVENT_COLUMNS,
-    _NOT_UNDO,
-    _SCHEMA,
-    _TABLES,
-    _UPSERT,
-    APPLICATION_ID,
     FORMAT_VERSION,
     KINDS,
     LABEL_KINDS,
-    MARK_KINDS,
     MARKS,
     MAX_CLASS_NAME,
-    MIGRATIONS,
     PALETTE,
     ClassInfo,
     Event,
@@ -80,7 +82,8 @@ class LabelStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._open(db)
+            open_database(db, self.path)
+            self._db = db
         except (OSError, sqlite3.OperationalError) as exc:
             raise LabelError(f"cannot open label database {self.path}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
@@ -90,53 +93,6 @@ class LabelStore:
         finally:
             if db is not None and self._db is None:
                 db.close()
-
-    def _open(self, db: sqlite3.Connection) -> None:
-        db.execute("PRAGMA busy_timeout = 5000")
-        if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
-            raise LabelError(f"cannot use write-ahead logging for {self.path}")
-        db.execute("PRAGMA synchronous = FULL")
-        db.execute("PRAGMA foreign_keys = ON")
-        problems = [r[0] for r in db.execute("PRAGMA quick_check")]
-        if problems != ["ok"]:
-            raise LabelError(f"{self.path} is damaged: {'; '.join(problems[:3])}")
-        app_id = db.execute("PRAGMA application_id").fetchone()[0]
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if app_id == 0 and version == 0 and not tables:
-            try:
-                db.executescript(
-                    f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA application_id = {APPLICATION_ID};"
-                    f" PRAGMA user_version = {FORMAT_VERSION}; COMMIT;"
-                )
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-        elif app_id != APPLICATION_ID:
-            raise LabelError(f"{self.path} is not a Loupe label database")
-        elif version > FORMAT_VERSION:
-            raise LabelError(f"{self.path} was written by a newer Loupe (format {version})")
-        elif version < 1 or not _TABLES.issubset(tables):
-            raise LabelError(f"{self.path} is damaged: missing tables or format version")
-        elif version < FORMAT_VERSION:
-            self._migrate(db, version)
-        self._db = db
-
-    def _migrate(self, db: sqlite3.Connection, version: int) -> None:
-        """Upgrade an older database in place, one transaction (all or nothing)."""
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            for old in range(version, FORMAT_VERSION):
-                for statement in MIGRATIONS[old].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-            db.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
 
     def close(self) -> None:
         """Close the database (idempotent); every returned action is already durable."""
@@ -179,28 +135,9 @@ class LabelStore:
                     f"cannot save to the label database {self.path}: {exc}; nothing was changed"
                 ) from exc
 
-    @staticmethod
-    def _find(db: sqlite3.Connection, name: str) -> ClassInfo:
-        key = unicodedata.normalize("NFC", name.strip()) if isinstance(name, str) else name
-        row = db.execute("SELECT name, color, position FROM classes WHERE name = ?", (key,))
-        if (found := row.fetchone()) is None:
-            raise LabelError(f'no class named "{name}"')
-        return ClassInfo(*found)
-
-    @staticmethod
-    def _check_free(db: sqlite3.Connection, name: str, ignore: str | None = None) -> None:
-        for (other,) in db.execute("SELECT name FROM classes"):
-            if other != ignore and other.casefold() == name.casefold():
-                case = "" if other == name else " (names differ only in letter case)"
-                raise LabelError(f'class "{other}" already exists{case}')
-
-    @staticmethod
-    def _new_group(db: sqlite3.Connection) -> int:
-        return db.execute("SELECT coalesce(max(grp), 0) + 1 FROM journal").fetchone()[0]
-
     def _act(self, db: sqlite3.Connection, kind: str, grp: int | None = None, **row: Any) -> Event:
         """Apply one action row to the state tables and append it to the journal."""
-        grp = self._new_group(db) if grp is None else grp
+        grp = new_group(db) if grp is None else grp
         if kind not in ("undo", "redo"):
             self._effect(db, kind, row, forward=True)
         now, pred, data = time.time(), row.get("prediction"), row.get("data")
@@ -215,65 +152,10 @@ class LabelStore:
 
     def _effect(self, db: sqlite3.Connection, kind: str, row: dict, forward: bool) -> None:
         """Apply (``forward``) or revert the state change of one journal row."""
-        path, label, prev, target = (row.get(k) for k in ("path", "label", "previous", "target"))
-        data, ex = row.get("data") or {}, db.execute
-        if kind in LABEL_KINDS or kind == "unlabel":
-            new = label if forward else prev
-            if new is None:
-                ex("DELETE FROM labels WHERE path = ?", (path,))
-            else:
-                ex(_UPSERT, (path, new))
-            cleared = data.get("cleared") or ()
-            if forward:
-                ex("DELETE FROM marks WHERE path = ?", (path,))
-            else:
-                db.executemany("INSERT INTO marks VALUES (?, ?)", ((path, m) for m in cleared))
-        elif kind in MARK_KINDS:
-            if (kind == "mark") == forward:
-                ex("INSERT INTO marks VALUES (?, ?)", (path, label))
-            else:
-                ex("DELETE FROM marks WHERE path = ? AND mark = ?", (path, label))
-        elif kind == "add_class" and forward:
-            self._insert_class(db, label, data["color"], data["position"])
-        elif kind == "add_class":
-            self._remove_class(db, label)
-        elif kind == "rename_class":
-            old, new = (prev, target) if forward else (target, prev)
-            ex("UPDATE classes SET name = ?, n = 0 WHERE name = ?", (new, old))  # cascade recounts
-        elif kind in ("merge_classes", "delete_class") and forward:
-            if kind == "merge_classes":
-                ex("UPDATE labels SET label = ? WHERE label = ?", (target, label))
-            else:
-                ex("DELETE FROM labels WHERE label = ?", (label,))
-            self._remove_class(db, label)
-        elif kind in ("merge_classes", "delete_class"):
-            self._insert_class(db, label, data["color"], data["position"])
-            db.executemany(_UPSERT, ((p, label) for p in data["paths"]))
-        elif kind == "recolor_class":
-            ex("UPDATE classes SET color = ? WHERE name = ?", (target if forward else prev, label))
-        elif kind == "move_class":
-            old, new = (data["from"], data["to"]) if forward else (data["to"], data["from"])
-            lo, hi, step = (old + 1, new, -1) if old < new else (new, old - 1, 1)
-            ex("UPDATE classes SET position = position + ? WHERE position BETWEEN ? AND ?",
-               (step, lo, hi))  # fmt: skip
-            ex("UPDATE classes SET position = ? WHERE name = ?", (new, label))
-        else:
-            raise LabelError(f"unknown journal kind {kind!r}")
-
-    @staticmethod
-    def _insert_class(db: sqlite3.Connection, name: str, color: str, position: int) -> None:
-        db.execute("UPDATE classes SET position = position + 1 WHERE position >= ?", (position,))
-        db.execute("INSERT INTO classes(name, color, position) VALUES (?, ?, ?)",
-                   (name, color, position))  # fmt: skip
-
-    @staticmethod
-    def _remove_class(db: sqlite3.Connection, name: str) -> None:
-        (position,) = db.execute("SELECT position FROM classes WHERE name = ?", (name,)).fetchone()
-        db.execute("DELETE FROM classes WHERE name = ?", (name,))
-        db.execute("UPDATE classes SET position = position - 1 WHERE position > ?", (position,))
+        apply_row(db, kind, row, forward)
 
     def _add_class(self, db: sqlite3.Connection, name: str, color: str | None, grp=None) -> Event:
-        self._check_free(db, name)
+        check_free(db, name)
         used = [r[0] for r in db.execute("SELECT color FROM classes")]
         if color is None:
             color = next((c for c in PALETTE if c not in used), PALETTE[len(used) % len(PALETTE)])
@@ -375,32 +257,26 @@ class LabelStore:
             out.update(rows)
         return out
 
-    @staticmethod
-    def _undo_target(db: sqlite3.Connection) -> int | None:
-        row = db.execute(
-            f"SELECT grp FROM journal WHERE undone = 0 AND {_NOT_UNDO} ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        return row[0] if row else None
-
-    @staticmethod
-    def _redo_target(db: sqlite3.Connection) -> int | None:
-        # Redoable: groups undone since the latest new action, most recently undone first.
-        row = db.execute(
-            "SELECT u.ref FROM journal u WHERE u.kind = 'undo' AND u.seq > coalesce((SELECT seq"
-            f" FROM journal WHERE {_NOT_UNDO} ORDER BY seq DESC LIMIT 1), 0) AND EXISTS (SELECT 1"
-            " FROM journal g WHERE g.grp = u.ref AND g.undone = 1) ORDER BY u.seq DESC LIMIT 1"
-        ).fetchone()
-        return row[0] if row else None
+    def history_group_size(self, undo: bool) -> int:
+        """Journal rows in the group the next undo (``undo``) or redo would flip (0: none)."""
+        with self._lock:
+            db = self._conn()
+            grp = undo_target(db) if undo else redo_target(db)
+            if grp is None:
+                return 0
+            return int(
+                db.execute("SELECT count(*) FROM journal WHERE grp = ?", (grp,)).fetchone()[0]
+            )
 
     def can_undo(self) -> bool:
         """Whether `undo` has an action group to undo."""
         with self._lock:
-            return self._undo_target(self._conn()) is not None
+            return undo_target(self._conn()) is not None
 
     def can_redo(self) -> bool:
         """Whether `redo` has an undone group to re-apply (any new action clears redo)."""
         with self._lock:
-            return self._redo_target(self._conn()) is not None
+            return redo_target(self._conn()) is not None
 
     # ------------------------------------------------------------------ actions
     def add_class(self, name: str, color: str | None = None) -> Event:
@@ -457,7 +333,7 @@ class LabelStore:
         preds = {p: check_prediction(predictions.get(p)) for p, _ in checked}
         context = {"pick": pick} if pick else {}
         with self._tx() as db:
-            grp = self._new_group(db)
+            grp = new_group(db)
             events = []
             for path, label in checked:
                 if db.execute("SELECT 1 FROM classes WHERE name = ?", (label,)).fetchone() is None:
@@ -506,7 +382,7 @@ class LabelStore:
                 "SELECT 1 FROM marks WHERE path = ? AND mark = ?", (path, mark)
             ).fetchone():
                 raise LabelError(f'image "{path}" is already marked {mark}')
-            grp = self._new_group(db)
+            grp = new_group(db)
             row = db.execute("SELECT label FROM labels WHERE path = ?", (path,)).fetchone()
             if mark == "unsure" and row is not None:
                 self._act(db, "unlabel", grp, path=path, previous=row[0], prediction=pred)
@@ -516,14 +392,9 @@ class LabelStore:
         """Remove a mark from ``path``; `LabelError` if it does not have it."""
         path = check_path(path)
         with self._tx() as db:
-            if not self._has_mark(db, path, mark):
+            if not has_mark(db, path, mark):
                 raise LabelError(f'image "{path}" is not marked {mark}')
             return self._act(db, "unmark", path=path, label=mark)
-
-    @staticmethod
-    def _has_mark(db: sqlite3.Connection, path: str, mark: str) -> bool:
-        found = db.execute("SELECT 1 FROM marks WHERE path = ? AND mark = ?", (path, mark))
-        return found.fetchone() is not None
 
     def marked(self, mark: str) -> set[str]:
         """Paths that carry ``mark``."""
@@ -537,16 +408,16 @@ class LabelStore:
         """Rename a class; its images follow. A change of letter case only is allowed."""
         new = validate_class_name(new)
         with self._tx() as db:
-            info = self._find(db, old)
+            info = find_class(db, old)
             if new == info.name:
                 raise LabelError(f'class "{new}" already has that name')
-            self._check_free(db, new, ignore=info.name)
+            check_free(db, new, ignore=info.name)
             return self._act(db, "rename_class", label=info.name, previous=info.name, target=new)
 
     def _remove_with_images(self, kind: str, name: str, target: str | None = None) -> Event:
         with self._tx() as db:
-            info = self._find(db, name)
-            if target is not None and (target := self._find(db, target).name) == info.name:
+            info = find_class(db, name)
+            if target is not None and (target := find_class(db, target).name) == info.name:
                 raise LabelError(f'cannot merge class "{info.name}" into itself')
             paths = db.execute("SELECT path FROM labels WHERE label = ?", (info.name,))
             data = {"color": info.color, "position": info.position, "paths": [p for (p,) in paths]}
@@ -565,7 +436,7 @@ class LabelStore:
         """Change a class's display colour (``#rrggbb``)."""
         color = check_color(color)
         with self._tx() as db:
-            info = self._find(db, name)
+            info = find_class(db, name)
             return self._act(
                 db, "recolor_class", label=info.name, previous=info.color, target=color
             )
@@ -573,7 +444,7 @@ class LabelStore:
     def move_class(self, name: str, position: int) -> Event:
         """Move a class to 0-based ``position``; the classes in between shift by one."""
         with self._tx() as db:
-            info = self._find(db, name)
+            info = find_class(db, name)
             (count,) = db.execute("SELECT count(*) FROM classes").fetchone()
             if not isinstance(position, int) or not 0 <= position < count:
                 raise LabelError(f"position {position!r} is out of range 0..{count - 1}")
@@ -584,14 +455,14 @@ class LabelStore:
     def undo(self) -> Event:
         """Undo the latest not-undone action group; returns the new ``undo`` journal row."""
         with self._tx() as db:
-            if (grp := self._undo_target(db)) is None:
+            if (grp := undo_target(db)) is None:
                 raise LabelError("nothing to undo")
             return self._flip(db, grp, "undo")
 
     def redo(self) -> Event:
         """Re-apply the most recently undone group; returns the new ``redo`` journal row."""
         with self._tx() as db:
-            if (grp := self._redo_target(db)) is None:
+            if (grp := redo_target(db)) is None:
                 raise LabelError("nothing to redo")
             return self._flip(db, grp, "redo")
 
