@@ -3,6 +3,7 @@
 Run from the repository root::
 
     python benchmarks/bench_extraction.py       # EfficientNet-Lite0 beside MobileNetV2, 256 images
+    python benchmarks/bench_extraction.py --paths litert litert-int8 ours ours-int8 decode
     python benchmarks/bench_extraction.py --backbone ../shared/backbones/cifar8_backbone.keras
 
 On the same images, in one process, side by side (rounds interleaved, order rotated):
@@ -10,10 +11,16 @@ On the same images, in one process, side by side (rounds interleaved, order rota
 (a) tutorials: ``keras.utils.load_img`` + ``img_to_array`` per image, the network's
     ``preprocess_input``, ``model.predict(batch)`` per batch;
 (b) model only, on one fixed in-memory preprocessed batch: ``model.predict``, a
-    ``tf.function`` (Loupe's ``TFFunctionEngine``) and the LiteRT engine; the fastest is the
-    model-only ceiling;
-(c) ours: ``extract_features`` (decode on a thread pool, auto engine, HDF5 writes into a
-    temporary store), timed from stat'ing the files to closing the store.
+    ``tf.function`` (Loupe's ``TFFunctionEngine``), the LiteRT fp32 engine and the LiteRT int8
+    engine (``litert-int8``); the fastest float32 one is the model-only ceiling;
+(c) ours: ``extract_features`` (decode + resize on a thread pool, the engine, HDF5 writes into
+    a temporary store), timed from stat'ing the files to closing the store, with the fp32
+    LiteRT engine and with the int8 one: int8 / fp32 of this whole pipeline is the issue-15
+    target (>= 2x for EfficientNet-Lite0).
+
+The int8 engine is made as Loupe makes it (convert, verify against fp32, cache); when it does
+not verify (a random-init network, or not faster here) the same int8 model is still built and
+timed, marked *unverified* (Loupe itself would use fp32 there).
 
 Several ``--backbone`` values are timed one after the other and compared in a final table.
 ``--weights auto`` (the default) gives the built-in EfficientNet-Lite0 its ImageNet weights
@@ -56,23 +63,26 @@ from common import (
     wait_until_quiet,
 )
 
-from gui_app.core import lite0
+from gui_app.core import engine_int8, lite0, quantize
 from gui_app.core.backbones import (
     DEFAULT_BACKBONE,
     BackboneSpec,
     build_model,
+    engine_cache_dir,
     preprocess,
     resolve_backbone,
 )
-from gui_app.core.engines import InferenceEngine, create_engine
+from gui_app.core.engines import InferenceEngine, LiteRTInt8Engine, create_engine
 from gui_app.core.features import WorkQueue, extract_features, stat_files
 from gui_app.core.images import load_rgb_resized
 from gui_app.core.store import FeatureStore
 
 TARGET_CEILING = 0.90
 TARGET_TUTORIALS = 4.0
+TARGET_INT8 = 2.0  # issue 15: int8 / fp32 of the whole pipeline, EfficientNet-Lite0
 _ENGINE_DIRS = itertools.count()
 _LITERT_SETUP = "LiteRT convert + verify + cache (incl. its own model build)"
+_INT8_SETUP = "LiteRT int8 quantise + verify against fp32 + cache"
 _PREPROCESS_MODULES = {
     "mobilenet_v2": "mobilenet_v2",
     "efficientnet_b0": "efficientnet",
@@ -93,6 +103,14 @@ class Config:
     batch: np.ndarray  # fixed preprocessed batch for the model-only paths
     setup: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    int8_verified: bool = True
+
+
+def _unverified_int8(spec: BackboneSpec, model: Any, fp32: Any) -> bytes:
+    """Loupe's int8 recipe without the verification, to time a backbone that fails it."""
+    calib = preprocess(spec, quantize.calibration_images(spec.input_size))
+    nodes = quantize.float_nodes(fp32.model_bytes(), spec.input_size)
+    return quantize.convert_int8(model, spec.input_size, calib, nodes)
 
 
 def _keras() -> Any:
@@ -136,10 +154,16 @@ def run_model_only(fn: Callable[[np.ndarray], Any], x: np.ndarray, n_batches: in
 
 
 def run_ours(
-    cfg: Config, root: Path, paths: list[str], batch_size: int, work: Path, tag: str
+    cfg: Config,
+    root: Path,
+    paths: list[str],
+    batch_size: int,
+    work: Path,
+    tag: str,
+    engine_name: str = "litert",
 ) -> float:
     """(c) the full pipeline into a fresh temporary HDF5 store."""
-    engine = cfg.engines["auto"]
+    engine = cfg.engines[engine_name]
     h5 = work / f"features-{tag}.h5"
     start = time.perf_counter()
     keys, missing = stat_files(root, paths)
@@ -208,14 +232,32 @@ def build_config(
     t0 = time.perf_counter()
     tf_fn = create_engine(spec, None, prefer="tf-function", log=log.append)
     setup["tf.function engine (model build)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    int8 = create_engine(spec, engines_dir, prefer="litert-int8", log=log.append)
+    setup[_INT8_SETUP] = time.perf_counter() - t0
+    verdict = engine_int8.read_verdict(spec, engine_cache_dir(spec) or engines_dir)
+    verified = int8.precision == "int8"
+    if not verified:
+        int8 = LiteRTInt8Engine(_unverified_int8(spec, model, litert))
 
     images = [load_rgb_resized(root / p, spec.input_size) for p in paths[:batch_size]]
     x = preprocess(spec, np.stack(images))
-    cfg = Config(title, spec, model, {"litert": litert, "auto": auto, "tf-function": tf_fn}, x)
+    engines = {"litert": litert, "auto": auto, "tf-function": tf_fn, "litert-int8": int8}
+    cfg = Config(title, spec, model, engines, x)
     cfg.setup = setup
+    cfg.int8_verified = verified
     cfg.notes += [f"engine log: {line}" for line in log]
-    if auto.name != litert.name:
-        cfg.notes.append(f"WARNING: auto engine is {auto.name}, not {litert.name}")
+    cfg.notes.append(f"auto engine: {auto.name}")
+    if verdict is not None:
+        state = "verified" if verdict.verified else f"NOT verified ({verdict.reason})"
+        cfg.notes.append(f"int8 verdict at conversion: {state}; {verdict.summary()}")
+    if not verified:
+        cfg.notes.append("int8 timed UNVERIFIED (Loupe would use fp32 for this backbone)")
+    cos = quantize.cosine_rows(litert(x), int8(x))
+    cfg.notes.append(
+        f"int8 vs fp32 on the fixed batch of benchmark images: mean cosine {cos.mean():.4f} "
+        f"(min {cos.min():.4f})"
+    )
 
     ref = np.asarray(model.predict(x, verbose=0))
     scale = max(float(np.max(np.abs(ref))), float(np.finfo(np.float32).tiny))
@@ -241,6 +283,7 @@ def measure(
     max_rounds: int,
     work: Path,
     settle: float,
+    only: list[str] | None = None,
 ) -> Rounds:
     """img/s of every path in interleaved rounds (order rotated), after one warm-up of each.
 
@@ -266,20 +309,33 @@ def measure(
             run_model_only(cfg.engines["litert"], x, n_batches),
             n_batches * per_call,
         ),
+        "litert-int8": lambda tag: (
+            run_model_only(cfg.engines["litert-int8"], x, n_batches),
+            n_batches * per_call,
+        ),
         "ours": lambda tag: (run_ours(cfg, root, paths, batch_size, work, tag), n),
+        "ours-int8": lambda tag: (
+            run_ours(cfg, root, paths, batch_size, work, tag, "litert-int8"),
+            n,
+        ),
         "decode": lambda tag: (run_decode_only(cfg, root, paths, batch_size), n),
     }
+    names = [name for name in fns if only is None or name in only]
     # Warm-up: traces, XNNPACK packing, page cache, thread pools.
     warm = paths[: 2 * batch_size]
-    run_tutorials(cfg, root, warm, batch_size)
+    if "tutorials" in names:
+        run_tutorials(cfg, root, warm, batch_size)
     for _ in range(2):
-        cfg.model.predict(x, verbose=0)
-        cfg.engines["tf-function"](x)
-        cfg.engines["litert"](x)
-    run_ours(cfg, root, warm, batch_size, work, "warmup")
+        if "predict" in names:
+            cfg.model.predict(x, verbose=0)
+        for name in ("tf-function", "litert", "litert-int8"):
+            if name in names:
+                cfg.engines[name](x)
+    for name, engine in (("ours", "litert"), ("ours-int8", "litert-int8")):
+        if name in names:
+            run_ours(cfg, root, warm, batch_size, work, "warmup", engine)
     run_decode_only(cfg, root, paths, batch_size)
 
-    names = list(fns)
     out = Rounds()
     r = 0
     while r < max(rounds, max_rounds) and min(sum(out.clean(k)) for k in names) < rounds:
@@ -299,17 +355,22 @@ LABELS = {
     "predict": "(b) model only: model.predict(batch)",
     "tf-function": "(b) model only: tf.function (TFFunctionEngine)",
     "litert": "(b) model only: LiteRT engine (XNNPACK)",
-    "ours": "(c) ours: extract_features, auto engine, decode pool + HDF5",
+    "litert-int8": "(b) model only: LiteRT int8 engine (XNNPACK)",
+    "ours": "(c) ours: extract_features, LiteRT fp32, decode pool + HDF5",
+    "ours-int8": "(c) ours: extract_features, LiteRT int8, decode pool + HDF5",
     "decode": "(info) decode + resize + preprocess only, 2 threads, no model",
 }
+PATHS = tuple(LABELS)
 
 
 def report(cfg: Config, res: Rounds, n: int, batch_size: int) -> None:
+    timed = [name for name in LABELS if res.rates[name]]
     print(f"\n=== {cfg.title} ===")
     print(f"backbone: {cfg.spec.label} | id {cfg.spec.id}")
-    noisy = [name for name in LABELS if not any(res.clean(name))]
+    noisy = [name for name in timed if not any(res.clean(name))]
+    rounds = max(len(res.rates[name]) for name in timed)
     print(
-        f"{n} images, batch {batch_size}, {len(res.rates['ours'])} timed rounds; a run is clean "
+        f"{n} images, batch {batch_size}, {rounds} timed rounds; a run is clean "
         f"when other processes used < {CLEAN_SHARE:.0%} of the machine meanwhile"
     )
     if noisy:
@@ -317,10 +378,10 @@ def report(cfg: Config, res: Rounds, n: int, batch_size: int) -> None:
     for note in cfg.notes:
         print(f"  {note}")
     rows = []
-    for name, label in LABELS.items():
-        values = res.values(name)
-        if name == "ours":
-            label += f" [{cfg.engines['auto'].name}]"
+    for name in timed:
+        label, values = LABELS[name], res.values(name)
+        if name in ("litert-int8", "ours-int8") and not cfg.int8_verified:
+            label += " [UNVERIFIED]"
         marks = ["" if ok else "*" for ok in res.clean(name)]
         rows.append(
             [
@@ -338,31 +399,53 @@ def report(cfg: Config, res: Rounds, n: int, batch_size: int) -> None:
         "(median/best over each path's clean runs; * marks a noisy run. other procs' CPU: share"
         "\n of the whole machine used by other processes during that run, 50% = one of 2 cores)"
     )
-    model_only = ("predict", "tf-function", "litert")
     if noisy:
         print("NOTE: the verdicts below include noisy runs; rerun on a quiet machine")
     for stat_name, stat in (("median", statistics.median), ("best", max)):
-        ceiling_name = max(model_only, key=lambda k: stat(res.values(k)))
-        ceiling = stat(res.values(ceiling_name))
-        ours, tut = stat(res.values("ours")), stat(res.values("tutorials"))
-        decode = stat(res.values("decode"))
-        pct, ratio = ours / ceiling, ours / tut
-        print(
-            f"{stat_name:>6}: model-only ceiling {ceiling:.1f} img/s ({ceiling_name}); ours "
-            f"{ours:.1f} = {pct:.1%} of it (target >= {TARGET_CEILING:.0%}: "
-            f"{'met' if pct >= TARGET_CEILING else 'MISSED'}); ours / tutorials = "
-            f"{ratio:.2f}x (target >= {TARGET_TUTORIALS:.0f}x: "
-            f"{'met' if ratio >= TARGET_TUTORIALS else 'MISSED'})"
-        )
-        serial = 1.0 / (1.0 / ceiling + 1.0 / decode)
-        print(
-            f"        if decoding cannot overlap inference (same cores): bound {serial:.1f} img/s "
-            f"= {serial / ceiling:.1%} of the ceiling; best possible vs tutorials "
-            f"{ceiling / tut:.2f}x"
-        )
+        _verdicts(res, stat_name, stat, timed)
     print("one-off setup, excluded from the figures above:")
     for what, seconds in cfg.setup.items():
         print(f"  {what}: {seconds:.1f} s")
+
+
+def _verdicts(res: Rounds, stat_name: str, stat: Callable, timed: list[str]) -> None:
+    """The Q3 and issue-15 verdicts for one statistic, over the paths that were timed."""
+    have = set(timed)
+    if {"ours-int8", "ours"} <= have:
+        ratio = stat(res.values("ours-int8")) / stat(res.values("ours"))
+        line = (
+            f"{stat_name:>6}: whole pipeline int8 / fp32 = {ratio:.2f}x "
+            f"({stat(res.values('ours-int8')):.1f} vs {stat(res.values('ours')):.1f} img/s; "
+            f"target >= {TARGET_INT8:.0f}x: {'met' if ratio >= TARGET_INT8 else 'MISSED'})"
+        )
+        if {"litert-int8", "litert"} <= have:
+            model = stat(res.values("litert-int8")) / stat(res.values("litert"))
+            line += f"; model only {model:.2f}x"
+        print(line)
+    model_only = [k for k in ("predict", "tf-function", "litert") if k in have]
+    if not model_only or not {"ours", "decode"} <= have:
+        return
+    ceiling_name = max(model_only, key=lambda k: stat(res.values(k)))
+    ceiling = stat(res.values(ceiling_name))
+    ours, decode = stat(res.values("ours")), stat(res.values("decode"))
+    pct = ours / ceiling
+    line = (
+        f"{stat_name:>6}: model-only ceiling {ceiling:.1f} img/s ({ceiling_name}); ours "
+        f"{ours:.1f} = {pct:.1%} of it (target >= {TARGET_CEILING:.0%}: "
+        f"{'met' if pct >= TARGET_CEILING else 'MISSED'})"
+    )
+    if "tutorials" in have:
+        ratio = ours / stat(res.values("tutorials"))
+        line += (
+            f"; ours / tutorials = {ratio:.2f}x (target >= {TARGET_TUTORIALS:.0f}x: "
+            f"{'met' if ratio >= TARGET_TUTORIALS else 'MISSED'})"
+        )
+    print(line)
+    serial = 1.0 / (1.0 / ceiling + 1.0 / decode)
+    print(
+        f"        if decoding cannot overlap inference (same cores): bound {serial:.1f} img/s "
+        f"= {serial / ceiling:.1%} of the ceiling"
+    )
 
 
 def main() -> None:
@@ -397,6 +480,14 @@ def main() -> None:
     )
     parser.add_argument(
         "--no-variant", action="store_true", help="skip the calibrated random-init variant"
+    )
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        choices=PATHS,
+        default=list(PATHS),
+        help="which paths to time (default: all); the fp32/int8 comparison needs ours and "
+        "ours-int8 (litert and litert-int8 for the model-only ratio)",
     )
     args = parser.parse_args()
 
@@ -440,6 +531,7 @@ def main() -> None:
                     args.max_rounds,
                     work,
                     args.settle,
+                    args.paths,
                 )
                 report(cfg, res, len(paths), args.batch_size)
                 results.append((cfg, res))
@@ -458,29 +550,35 @@ def _weights_for(backbone: str, choice: str) -> str:
 
 
 def compare(results: list[tuple[Config, Rounds]]) -> None:
-    """One row per backbone: median img/s of every path over its clean runs."""
+    """One row per backbone: median img/s of every timed path, and int8 / fp32."""
     print("\n=== backbones side by side (median img/s over clean runs; * = no clean run) ===")
-    names = ["litert", "tf-function", "predict", "ours", "tutorials"]
+    columns = {
+        "litert": "LiteRT fp32 (model only)",
+        "litert-int8": "LiteRT int8 (model only)",
+        "tf-function": "tf.function (Keras)",
+        "predict": "model.predict",
+        "ours": "ours, fp32",
+        "ours-int8": "ours, int8",
+        "tutorials": "tutorials",
+    }
+    names = [name for name in columns if all(res.rates[name] for _, res in results)]
     rows = []
     for cfg, res in results:
         cells = []
         for name in names:
             value = statistics.median(res.values(name))
             cells.append(f"{value:.1f}" + ("" if any(res.clean(name)) else "*"))
+        ratio = ""
+        if "ours" in names and "ours-int8" in names:
+            int8, fp32 = (statistics.median(res.values(k)) for k in ("ours-int8", "ours"))
+            ratio = f"{int8 / fp32:.2f}x"
+            ratio += "" if cfg.int8_verified else " (unverified)"
         first = cfg.setup.get("build Keras model", 0.0) + cfg.setup.get(_LITERT_SETUP, 0.0)
-        rows.append([cfg.title, cfg.spec.feature_dim, *cells, f"{first:.1f}"])
-    headers = [
-        "backbone",
-        "dim",
-        "LiteRT (model only)",
-        "tf.function (Keras)",
-        "model.predict",
-        "ours (auto engine)",
-        "tutorials",
-        "setup s",
-    ]
+        rows.append([cfg.title, cfg.spec.feature_dim, *cells, ratio, f"{first:.1f}"])
+    headers = ["backbone", "dim", *(columns[n] for n in names), "ours int8 / fp32", "setup s"]
     print(table(headers, rows))
     print("setup s: Keras model build (Lite0: + checkpoint conversion on a first start) + LiteRT")
+    print(f"int8 target (issue 15): ours int8 / fp32 >= {TARGET_INT8:.0f}x for EfficientNet-Lite0")
     print(load_summary())
 
 

@@ -294,20 +294,25 @@ def _seeded(keras: Any, seed: int) -> Iterator[None]:
         np.random.set_state(np_state)
 
 
-_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+_SHA256: dict[tuple[str, int, int], str] = {}
 
 
-def _file_fingerprint(path: Path) -> str:
-    """First 16 hex digits of the file's sha256 (memoised on path, size and mtime)."""
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file (memoised on path, size and mtime)."""
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _FINGERPRINTS:
+    if key not in _SHA256:
         digest = hashlib.sha256()
         with path.open("rb") as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
-        _FINGERPRINTS[key] = digest.hexdigest()[:16]
-    return _FINGERPRINTS[key]
+        _SHA256[key] = digest.hexdigest()
+    return _SHA256[key]
+
+
+def _file_fingerprint(path: Path) -> str:
+    """First 16 hex digits of the file's sha256."""
+    return file_sha256(path)[:16]
 
 
 def _check_unchanged(path: Path, fingerprint: str, what: str) -> None:

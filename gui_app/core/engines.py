@@ -3,7 +3,9 @@
 ``engine = create_engine(spec, cache_dir)`` then ``features = engine(preprocess(spec, batch))``.
 On CPU the Keras model is converted once per backbone id to a float32 LiteRT (TFLite) flatbuffer
 run by XNNPACK, verified against Keras and cached (per project, or per user for the built-in
-EfficientNet-Lite0); on GPU a ``tf.function`` runs the Keras model.
+EfficientNet-Lite0); on GPU a ``tf.function`` runs the Keras model. The ``litert-int8`` engine
+(:mod:`gui_app.core.engine_int8`) is an int8 flatbuffer verified against that fp32 one; which
+engine ``auto`` picks and the feature identity of each: :mod:`gui_app.core.engine_choice`.
 Engines are not thread-safe for concurrent calls (a lock serialises them); use one thread.
 TensorFlow/Keras/LiteRT are imported lazily inside functions.
 """
@@ -33,17 +35,29 @@ from gui_app.core.backbones import (
     keras_backend,
     preprocess,
 )
+from gui_app.core.engine_choice import (
+    AUTO,
+    ENGINE_CHOICES,
+    INT8,
+    canonical,
+    int8_by_default,
+)
 
-ENGINE_CHOICES = ("auto", "litert", "tf-function", "keras")
+__all__ = ["ENGINE_CHOICES", "InferenceEngine", "LiteRTEngine", "LiteRTInt8Engine", "create_engine"]
 VERIFY_RTOL = 1e-3  # max |litert - keras| allowed, relative to max |keras| on the sample batch
 _SIDECAR_VERSION = 1
 
 
 class InferenceEngine(Protocol):
-    """Callable ``(N, H, W, 3) float32 -> (N, D) float32``."""
+    """Callable ``(N, H, W, 3) float32 -> (N, D) float32``.
+
+    ``precision`` (``'fp32'`` or ``'int8'``) decides the feature identity
+    (:func:`~gui_app.core.engine_choice.feature_id`).
+    """
 
     name: str
     feature_dim: int
+    precision: str
 
     def __call__(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -56,6 +70,7 @@ class _BatchEngine:
     """Shared input checking and locking; subclasses implement ``_run``."""
 
     name = "base"
+    precision = "fp32"
 
     def __init__(self, input_size: tuple[int, int], feature_dim: int) -> None:
         self.input_size = input_size
@@ -99,6 +114,7 @@ class LiteRTEngine(_BatchEngine):
         if len(in_shape) != 4 or len(out_shape) != 2:
             raise ValueError(f"unexpected LiteRT signature {in_shape} -> {out_shape}")
         super().__init__((int(in_shape[1]), int(in_shape[2])), int(out_shape[1]))
+        self.source = model
         self._interp = interp
         self._in, self._out = inputs[0]["index"], outputs[0]["index"]
         self._batch = -1
@@ -111,6 +127,21 @@ class LiteRTEngine(_BatchEngine):
         self._interp.set_tensor(self._in, x)
         self._interp.invoke()
         return self._interp.get_tensor(self._out)  # a copy
+
+    def model_bytes(self) -> bytes:
+        """The flatbuffer this engine runs."""
+        return self.source if isinstance(self.source, bytes) else Path(self.source).read_bytes()
+
+    def with_threads(self, num_threads: int) -> LiteRTEngine:
+        """The same model (same class, same file or bytes) run with ``num_threads`` threads."""
+        return type(self)(self.source, num_threads=num_threads)
+
+
+class LiteRTInt8Engine(LiteRTEngine):
+    """A LiteRT interpreter of the int8 model (:mod:`gui_app.core.engine_int8`)."""
+
+    name = "litert-int8"
+    precision = "int8"
 
 
 class TFFunctionEngine(_BatchEngine):
@@ -154,8 +185,10 @@ def _feature_dim(model: Any, spec: BackboneSpec) -> int:
 def create_engine(
     spec: BackboneSpec,
     cache_dir: Path | None,
-    prefer: str = "auto",
+    prefer: str = AUTO,
     log: Callable[[str], None] = print,
+    *,
+    allow_int8: bool = True,
 ) -> InferenceEngine:
     """Pick and build the engine for ``spec``.
 
@@ -168,25 +201,41 @@ def create_engine(
         The built-in offline EfficientNet-Lite0 ignores it and uses the per-user folder of
         :func:`~gui_app.core.backbones.engine_cache_dir`, shared by every project.
     prefer
-        ``'auto'`` (GPU -> tf-function, CPU -> LiteRT), ``'litert'``, ``'tf-function'`` or
-        ``'keras'``. If LiteRT cannot be used, falls back to tf-function and logs why.
+        One of :data:`ENGINE_CHOICES`. ``'auto'``: the verified int8 engine for the built-in
+        EfficientNet-Lite0 (:func:`~gui_app.core.engine_choice.int8_by_default`), else
+        tf-function on a GPU and LiteRT fp32 on a CPU. ``'litert-int8'``: int8 for any
+        backbone, falling back to LiteRT fp32 (with the reason logged) when it does not verify.
+        ``'tensorflow'`` is ``'tf-function'``. If LiteRT cannot be used, falls back to
+        tf-function and logs why.
     log
         Receives one-line progress / fallback messages.
+    allow_int8
+        False: ``'auto'`` never picks int8 (a project that already has fp32 features keeps
+        them; see :func:`~gui_app.core.engine_choice.planned_precision`).
     """
-    if prefer not in ENGINE_CHOICES:
-        raise ValueError(f'unknown engine "{prefer}" (choose {", ".join(ENGINE_CHOICES)})')
+    prefer = canonical(prefer)
     get_model = functools.cache(lambda: build_model(spec, log))
     shared = engine_cache_dir(spec)
     if shared is not None:
         cache_dir = shared
     backend = keras_backend()
     if backend != "tensorflow":
-        if prefer in ("litert", "tf-function"):
+        if prefer in ("litert", INT8, "tf-function"):
             log(f"{prefer} engine needs KERAS_BACKEND=tensorflow (it is {backend}); using keras")
         return KerasEngine(get_model(), spec)
     if prefer == "keras":
         return KerasEngine(get_model(), spec)
-    if prefer == "tf-function" or (prefer == "auto" and _gpu_visible()):
+    if prefer == "tf-function":
+        return TFFunctionEngine(get_model(), spec)
+    wants_int8 = prefer == INT8 or (prefer == AUTO and allow_int8 and int8_by_default(spec))
+    gpu_auto = prefer == AUTO and _gpu_visible()
+    if wants_int8:
+        from gui_app.core import engine_int8
+
+        # On a GPU, auto converts nothing: int8 only once a verified verdict exists.
+        if not gpu_auto or engine_int8.verified(spec, cache_dir):
+            return engine_int8.int8_engine(spec, cache_dir, get_model, log)
+    if gpu_auto:
         return TFFunctionEngine(get_model(), spec)
     try:
         return _litert_engine(spec, cache_dir, get_model, log)

@@ -22,6 +22,7 @@ import numpy as np
 
 from gui_app.core import preprocess_rule
 from gui_app.core.backbones import BackboneSpec, build_model, preprocess
+from gui_app.core.engine_choice import FP32, INT8_PRECISION, engine_label, feature_id
 from gui_app.core.export import ExportError, atomic_write, safe_csv_cell
 from gui_app.core.export_client import MODULE_NAME, write_client_files
 from gui_app.core.learner import LearnerError, OnlineLearner
@@ -226,14 +227,31 @@ def build_classifier(spec: BackboneSpec, learner: OnlineLearner, backbone: Any =
     return keras.Model(inp, probability_head(features, p), name="loupe_classifier")
 
 
-def classifier_metadata(spec: BackboneSpec, learner: OnlineLearner) -> dict[str, Any]:
+def classifier_metadata(
+    spec: BackboneSpec,
+    learner: OnlineLearner,
+    features: str = FP32,
+    backbone_precision: str = FP32,
+) -> dict[str, Any]:
     """What the JSON sidecar of an exported Keras/TFLite classifier says (classes, input...).
 
     ``preprocessing`` is :func:`~gui_app.core.preprocess_rule.recipe`: how Loupe turns an
     image file into the input, step by step (``loupe_preprocess.py`` implements it).
+    ``features`` is the precision of the engine whose features the model was trained on
+    (``'fp32'`` or ``'int8'``), ``backbone_precision`` that of the backbone inside this file.
     """
     p = linear_params(learner)
     h, w = spec.input_size
+    trained_on = {
+        "engine": "litert-int8" if features == INT8_PRECISION else "float32",
+        "feature_id": feature_id(spec, features),
+    }
+    if features != backbone_precision:
+        trained_on["note"] = (
+            f"trained on {engine_label(features)} features; this file runs the "
+            f"{'float32' if backbone_precision == FP32 else 'int8'} backbone, so its "
+            "probabilities differ slightly from Loupe's"
+        )
     return {
         "format": CLASSIFIER_FORMAT,
         "version": 1,
@@ -246,6 +264,8 @@ def classifier_metadata(spec: BackboneSpec, learner: OnlineLearner) -> dict[str,
         "differs for JPEGs larger than the input",
         "output": "float32 (N, C) probabilities, columns in 'classes' order",
         "preprocessing": preprocess_rule.recipe((h, w)),
+        "backbone_precision": "int8" if backbone_precision == INT8_PRECISION else "float32",
+        "trained_on_features": trained_on,
     }
 
 
@@ -260,11 +280,17 @@ def _with_suffix(path: Path, suffix: str) -> Path:
 
 
 def export_keras(
-    spec: BackboneSpec, learner: OnlineLearner, out: Path, backbone: Any = None
+    spec: BackboneSpec,
+    learner: OnlineLearner,
+    out: Path,
+    backbone: Any = None,
+    features: str = FP32,
 ) -> Path:
     """Save :func:`build_classifier` as ``.keras`` (suffix added if missing) + its JSON sidecar.
 
-    ``loupe_preprocess.py`` and ``README.txt`` are written into the same folder.
+    ``loupe_preprocess.py`` and ``README.txt`` are written into the same folder. The Keras
+    backbone is always float32; ``features`` (``'int8'`` for a ``litert-int8`` project) is
+    stated in the sidecar.
 
     Returns the model path. Raises `ExportError` for a non-linear or untrained learner.
     """
@@ -277,7 +303,8 @@ def export_keras(
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    text = json.dumps(classifier_metadata(spec, learner), ensure_ascii=False, indent=1) + "\n"
+    meta = classifier_metadata(spec, learner, features)
+    text = json.dumps(meta, ensure_ascii=False, indent=1) + "\n"
     atomic_write(metadata_path(out), lambda fh: fh.write(text))
     write_client_files(out.parent, text)
     return out

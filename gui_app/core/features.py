@@ -51,6 +51,7 @@ class ExtractionReport:
     seconds: float = 0.0
     engine: str = ""
     recovery: str | None = None  # the damaged cache was moved aside and rebuilt (why)
+    backbone_id: str = ""  # the feature-store group written (engine_choice.feature_id)
 
     def summary(self) -> str:
         """The line the CLI prints last."""

