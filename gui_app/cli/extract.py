@@ -7,6 +7,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         "project's HDF5 cache, FOLDER/.loupe/features.h5. Resumable: cached images are\n"
         "skipped and an interrupted run (Ctrl-C) keeps every finished batch. Unreadable\n"
         "files are listed with their reason in FOLDER/.loupe/unreadable.csv. The project\n"
-        "remembers the backbone it was extracted with; the window, train and export use it.",
+        "remembers the backbone (and --engine) it was extracted with; the window, train and\n"
+        "export use it. Features of the int8 and float32 engines are cached apart.",
         "  loupe extract ~/photos/birds --backbone resnet50",
     )
     p.add_argument("folder", type=Path, metavar="FOLDER", help="image folder")
@@ -54,6 +56,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         help="write the features to this HDF5 file instead of the project cache "
         "(the project is not touched)",
     )
+    add_cluster_options(p)
     add_json(p)
 
 
@@ -77,23 +80,60 @@ def _first_interrupt_stops(stop: threading.Event, out: Output) -> Iterator[None]
         signal.signal(signal.SIGINT, previous)
 
 
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """``--scheduler`` and ``--shard-dir`` (Dask, optional: ``pip install "loupe[cluster]"``)."""
+    group = parser.add_argument_group('cluster (needs: pip install "loupe[cluster]")')
+    group.add_argument(
+        "--scheduler",
+        type=scheduler_arg,
+        metavar="ADDRESS",
+        help="run the batches as Dask tasks: tcp://HOST:8786 (a running scheduler whose "
+        "workers see FOLDER at the same path) or local[:N] (N worker processes here)",
+    )
+    group.add_argument(
+        "--shard-dir",
+        type=Path,
+        metavar="DIR",
+        help="where workers write their result shards (default: beside the cache, "
+        "features.shards/); every worker must see it at the same path",
+    )
+
+
+def scheduler_arg(value: str) -> str:
+    """A Dask scheduler address or ``local[:N]``; checked without importing Dask."""
+    from gui_app.core.cluster import ClusterError, parse_scheduler
+
+    try:
+        parse_scheduler(value)
+    except ClusterError as exc:
+        raise argparse.ArgumentTypeError(exc.reason) from None
+    return value
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
     """Extract features of every image under FOLDER into the cache (resumable)."""
     from gui_app.cli.sources import project_dir_of, remembered, require_folder
     from gui_app.core.backbones import resolve_backbone
+    from gui_app.core.engine_choice import engine_label, split_feature_id
     from gui_app.core.extraction import ExtractionCallbacks, run_extraction
     from gui_app.core.images import scan_images
     from gui_app.core.project import Project, write_unreadable_csv
     from gui_app.core.project_settings import ProjectSettings
 
     root = require_folder(args.folder)
+    if args.scheduler is not None:
+        from gui_app.core.cluster import import_distributed
+
+        import_distributed()  # Dask missing: say so before scanning
     project = None
     stored = None
     if args.out is None:
         stored = remembered(project_dir_of(root, args.project_dir))
     chosen = (stored or ProjectSettings()).with_backbone(args.backbone, args.weights)
     spec = resolve_backbone(*chosen.backbone_choice)
-    engine = args.engine or chosen.engine
+    if args.engine:
+        chosen = replace(chosen, engine=args.engine)
+    engine = chosen.engine
     out.note(f"scanning {root} ...")
     paths = scan_images(root)
     if not paths:
@@ -112,7 +152,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
         )
     out.note(f"backbone: {spec.label}")
 
-    changed = stored is None or stored.backbone_choice != chosen.backbone_choice
+    changed = stored is None or (stored.backbone_choice, stored.engine) != (
+        chosen.backbone_choice,
+        chosen.engine,
+    )
     remember = [project is not None and changed]
 
     def remember_once() -> None:
@@ -144,6 +187,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
             batch_size=args.batch_size,
             max_pixels=args.max_pixels,
             callbacks=callbacks,
+            scheduler=args.scheduler,
+            shard_dir=args.shard_dir,
         )
     if not report.cancelled:
         remember_once()
@@ -155,6 +200,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
     rate = report.extracted / report.seconds if report.seconds > 0 and report.extracted else 0.0
     if rate:
         out.note(f"{rate:.1f} images/s with {report.engine}")
+    elif report.backbone_id and not report.cancelled:
+        precision = engine_label(split_feature_id(report.backbone_id)[1])
+        out.note(f"features of the {precision} engine, all cached")
     if report.cancelled:
         out.note("stopped: run the same command again to finish")
     out.result(
@@ -164,8 +212,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
             "folder": str(root),
             "features": str(features),
             "backbone": spec.label,
-            "backbone_id": spec.id,
+            "backbone_id": report.backbone_id or spec.id,
             "engine": report.engine or None,
+            "precision": split_feature_id(report.backbone_id or spec.id)[1],
             "images": report.images,
             "extracted": report.extracted,
             "cached": report.cached,
@@ -180,9 +229,13 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
 
 def _remember(labels_path: Path, chosen) -> None:
-    """Store the backbone and weights the features were extracted with (nothing else)."""
+    """Store the backbone, weights and engine the features were extracted with (nothing else).
+
+    The engine decides which features train and export read (int8 and float32 are apart).
+    """
     from gui_app.core.labels import LabelStore
 
     with LabelStore(labels_path) as labels:
         labels.set_setting("backbone", chosen.backbone)
         labels.set_setting("weights", chosen.weights)
+        labels.set_setting("engine", chosen.engine)

@@ -90,28 +90,41 @@ def open_features(src: FeatureSource, args: argparse.Namespace) -> FeatureStore:
     """Open the features of the backbone asked for (read-only).
 
     The choice: ``--backbone``/``--weights`` if given, else the project's remembered backbone
-    when the file has its features, else the only backbone in the file.
+    when the file has its features, else the only backbone in the file. Of a backbone's
+    float32 and int8 features, the group of the engine the project extracts with
+    (:func:`~gui_app.core.engine_choice.reader_feature_id`).
     """
     from gui_app.core.backbones import BackboneError, resolve_backbone
+    from gui_app.core.engine_choice import engine_label, reader_feature_id, split_feature_id
     from gui_app.core.project_settings import ProjectSettings
     from gui_app.core.store import FeatureStore, StoreError, list_backbone_ids
 
     ids = list_backbone_ids(src.path)
     if not ids:
         raise StoreError(f"{src.path} holds no features (or is not a Loupe features file)")
+    engines_dir = src.project_dir / "engines" if src.project_dir is not None else None
+
+    def group_of(spec, settings: ProjectSettings) -> str:
+        try:
+            return reader_feature_id(spec, settings.engine, engines_dir, ids)
+        except ValueError as exc:  # an engine name the project stored by hand
+            raise UserError(str(exc)) from None
+
     wanted = None
     if args.backbone or args.weights:
         base = src.settings or ProjectSettings()
         wanted = resolve_backbone(*base.with_backbone(args.backbone, args.weights).backbone_choice)
-        if wanted.id not in ids:
+        wanted_id = group_of(wanted, base)
+        if wanted_id not in ids:
+            precision = engine_label(split_feature_id(wanted_id)[1])
             raise StoreError(
-                f"{src.path} has no features for {wanted.label}: run 'loupe extract' with "
-                "that backbone first"
+                f"{src.path} has no features for {wanted.label} ({precision} engine): run "
+                "'loupe extract' with that backbone first"
             )
-        return FeatureStore(src.path, wanted.id, readonly=True)
+        return FeatureStore(src.path, wanted_id, readonly=True)
     if src.settings is not None:
         try:
-            remembered_id = resolve_backbone(*src.settings.backbone_choice).id
+            remembered_id = group_of(resolve_backbone(*src.settings.backbone_choice), src.settings)
         except BackboneError:
             remembered_id = None
         if remembered_id in ids:
