@@ -211,22 +211,17 @@ def load_model(path: Path, trusted_dir: Path | None = None) -> OnlineLearner | B
     LearnerError
         Missing, unreadable, damaged or foreign file.
     """
-    from gui_app.core.learner import LearnerError, OnlineLearner
+    from gui_app.core.learner import LearnerError, OnlineLearner, read_pickle
 
     path = Path(path)
     trusted = Path(trusted_dir) if trusted_dir is not None else path.resolve().parent
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LearnerError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
-    try:
-        obj = pickle.loads(data)
-    except Exception as exc:  # arbitrary bytes can make unpickling raise nearly anything
-        raise LearnerError(f"{path} is not a Loupe model: {type(exc).__name__}: {exc}") from exc
+    if not path.resolve().is_relative_to(trusted.resolve()):
+        raise LearnerError(f"refusing to load a model outside {trusted}: {path}")
+    obj = read_pickle(path, "cannot read model file", f"{path} is not a Loupe model")
     if isinstance(obj, BatchModel):
         if getattr(obj, "_format_version", None) != _FORMAT_VERSION:
             raise LearnerError(f"{path} is a batch model of an incompatible format")
         return obj
     if isinstance(obj, OnlineLearner):
-        return OnlineLearner.load(path, trusted)  # its own checks
+        return OnlineLearner.checked(obj)
     raise LearnerError(f"{path} is not a Loupe model (it holds a {type(obj).__name__})")

@@ -1,4 +1,4 @@
-"""Durable label store: classes, per-image labels and an append-only journal in SQLite.
+"""Durable label store in SQLite: over 400 lines as every action is one transaction on it.
 
 The database (``<folder>/.loupe/labels.sqlite``) is the single source of truth. Every action is
 one ``BEGIN IMMEDIATE`` transaction that changes the state tables *and* appends its journal

@@ -1,9 +1,10 @@
-"""Online classifier over CNN feature vectors, backed by river.
+"""Online classifier over CNN feature vectors (river models; the default one in numpy).
 
-The learner is taught one labelled vector at a time (predict-then-learn) and keeps a
-progressive-accuracy record. For the linear learners (``logistic``, ``softmax``) whole feature
-matrices are scored with one matrix product using weights into which the running standard scaler
-has been folded; this reproduces river's ``predict_proba_one`` to within 1e-6.
+Taught one labelled vector at a time (predict-then-learn), with a progressive-accuracy record.
+The default ``logistic`` is river's scaler | one-vs-rest logistic regression over numpy arrays
+(:mod:`gui_app.core.linear_sgd`), fast enough to replay stored vectors after every label
+(:mod:`gui_app.core.teaching`). The linear learners score whole matrices with the scaler folded
+into the weights (:mod:`gui_app.core.linear_scoring`), within 1e-6 of ``predict_proba_one``.
 """
 
 from __future__ import annotations
@@ -15,53 +16,33 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from river import compose, forest, linear_model, multiclass, naive_bayes, neighbors, preprocessing
 
 from gui_app.core.atomic import atomic_write
 from gui_app.core.errors import LoupeError
+from gui_app.core.linear_scoring import fold, numpy_params, river_softmax_params, score_folded
+from gui_app.core.linear_sgd import LinearOvR
+from gui_app.core.pipelines import DEFAULT_LEARNER, LEARNERS, make_pipeline
+from gui_app.core.teaching import KeyedVectors, ReplayMemory, teach
 
-LEARNERS: tuple[str, ...] = ("logistic", "softmax", "gaussian-nb", "knn", "arf")
-DEFAULT_LEARNER = "logistic"
 _LINEAR = ("logistic", "softmax")
-_FORMAT_VERSION = 1
-_CHUNK_ROWS = 16384  # rows per matmul call in score_many (bounded temporary memory)
-_SIGMOID_CLAMP = 30.0  # river.utils.math.sigmoid returns exactly 0/1 beyond +-30
+__all__ = [
+    "DEFAULT_LEARNER",
+    "LEARNERS",
+    "LearnerError",
+    "OnlineLearner",
+    "ProgressiveAccuracy",
+    "make_pipeline",
+    "read_pickle",
+]
+
+_FORMAT_VERSION = 2  # 2: numpy logistic learner with a replay memory
+#: Stored vectors replayed per label (gui_app.core.teaching): only by the numpy logistic learner
+#: (river's are 5-100x dearer per step; k-NN / naive Bayes would count a replay as new data).
+REPLAY_STEPS = {"logistic": 16}
 
 
 class LearnerError(LoupeError):
     """Raised for unusable input vectors and unreadable or foreign model snapshots."""
-
-
-def make_pipeline(name: str = "logistic", seed: int = 0) -> compose.Pipeline:
-    """Build the river pipeline for a learner name.
-
-    Parameters
-    ----------
-    name
-        One of :data:`LEARNERS`.
-    seed
-        Seed for learners with internal randomness (``knn`` search graph, ``arf``).
-
-    Returns
-    -------
-    river.compose.Pipeline
-        A fresh, untrained pipeline.
-    """
-    if name == "logistic":
-        clf: Any = multiclass.OneVsRestClassifier(linear_model.LogisticRegression())
-        return compose.Pipeline(preprocessing.StandardScaler(), clf)
-    if name == "softmax":
-        return compose.Pipeline(preprocessing.StandardScaler(), linear_model.SoftmaxRegression())
-    if name == "gaussian-nb":
-        return compose.Pipeline(naive_bayes.GaussianNB())
-    if name == "knn":
-        # Same engine as river's default, but seeded so that replays are reproducible.
-        engine = neighbors.SWINN(seed=seed)
-        clf = neighbors.KNNClassifier(n_neighbors=5, engine=engine)
-        return compose.Pipeline(preprocessing.StandardScaler(), clf)
-    if name == "arf":
-        return compose.Pipeline(forest.ARFClassifier(seed=seed))
-    raise ValueError(f"unknown learner {name!r}; valid names are: {', '.join(LEARNERS)}")
 
 
 @dataclass
@@ -97,8 +78,29 @@ def _check_label(label: str) -> str:
     return label
 
 
+def read_pickle(path: Path, cannot_read: str, damaged: str) -> object:
+    """Unpickle the file ``path`` (trusted: only Loupe's own files are passed here).
+
+    Raises
+    ------
+    LearnerError
+        "<cannot_read> <path>: <reason>" if unreadable, "<damaged>: <error>" if not a pickle.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise LearnerError(f"{cannot_read} {path}: {exc.strerror or exc}") from exc
+    try:
+        return pickle.loads(data)
+    except Exception as exc:  # arbitrary bytes can make unpickling raise nearly anything
+        raise LearnerError(f"{damaged}: {type(exc).__name__}: {exc}") from exc
+
+
 class OnlineLearner:
-    """A river classifier taught one vector at a time.
+    """A classifier taught one vector at a time.
+
+    :meth:`learn` is one predict-then-learn step; a session (and :meth:`rebuild`) teaches its
+    journal through :func:`gui_app.core.teaching.teach`: a step plus replay of :attr:`memory`.
 
     Parameters
     ----------
@@ -120,6 +122,9 @@ class OnlineLearner:
         self._format_version = _FORMAT_VERSION
         self._keys: list[int] = []
         self._folded: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        #: Stored vectors replayed per taught event (0: none), and what may be replayed.
+        self.replay_steps = REPLAY_STEPS.get(name, 0)
+        self.memory = ReplayMemory()
 
     # -- classes -----------------------------------------------------------------------------
 
@@ -168,16 +173,11 @@ class OnlineLearner:
         steps = getattr(self.model, "steps", None)
         return next(reversed(steps.values())) if steps else self.model
 
-    def _raw_proba(self, x: dict[int, float]) -> dict[str, float]:
-        # SWINN draws its search start point from its own RNG; restoring the state keeps
-        # predictions free of side effects, so a replay reproduces the live learner exactly.
-        rng = getattr(getattr(self._final_step(), "_nn", None), "_rng", None)
-        state = rng.getstate() if rng is not None else None
-        try:
-            raw = self.model.predict_proba_one(x)
-        finally:
-            if rng is not None:
-                rng.setstate(state)
+    def _raw_proba(self, v: np.ndarray) -> dict[str, float]:
+        if isinstance(self.model, LinearOvR):
+            raw = self.model.proba(v.astype(np.float64))
+        else:
+            raw = self._river_proba(self._as_dict(v))
         proba = {c: float(raw.get(c, 0.0)) for c in self.classes}
         total = sum(proba.values())
         if total <= 0.0 or not np.isfinite(total):
@@ -186,6 +186,17 @@ class OnlineLearner:
         if abs(total - 1.0) > 1e-9:
             proba = {c: p / total for c, p in proba.items()}
         return proba
+
+    def _river_proba(self, x: dict[int, float]) -> dict:
+        # SWINN draws its search start point from its own RNG; restoring the state keeps
+        # predictions free of side effects, so a replay reproduces the live learner exactly.
+        rng = getattr(getattr(self._final_step(), "_nn", None), "_rng", None)
+        state = rng.getstate() if rng is not None else None
+        try:
+            return self.model.predict_proba_one(x)
+        finally:
+            if rng is not None:
+                rng.setstate(state)
 
     def learn(self, vector: np.ndarray, label: str) -> float | None:
         """Predict, score the prediction, then learn one labelled vector.
@@ -199,13 +210,15 @@ class OnlineLearner:
         """
         _check_label(label)
         v = self._vector(vector)
-        x = self._as_dict(v)
         before: float | None = None
         if self.can_predict():
-            proba = self._raw_proba(x)
+            proba = self._raw_proba(v)
             before = proba.get(label, 0.0)
             self.progressive.update(max(proba, key=proba.__getitem__) == label)
-        self.model.learn_one(x, label)
+        if isinstance(self.model, LinearOvR):
+            self.model.learn(v.astype(np.float64), label)
+        else:
+            self.model.learn_one(self._as_dict(v), label)
         self.n_features = v.shape[0]
         self._learned[label] = None
         if label not in self.classes:
@@ -214,12 +227,31 @@ class OnlineLearner:
         self._folded = None
         return before
 
+    def replay(self, vectors: np.ndarray, labels: list[str]) -> None:
+        """Extra learning steps on stored vectors of classes already learned (see teaching).
+
+        Not a prediction: the progressive record, the scaler statistics and
+        :attr:`n_learned` are unchanged. Only learners with :attr:`replay_steps` replay.
+        """
+        if not isinstance(self.model, LinearOvR):
+            raise LearnerError(f"the {self.name} learner does not replay stored vectors")
+        X = np.asarray(vectors, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.n_features or len(X) != len(labels):
+            raise LearnerError(
+                f"expected ({len(labels)}, {self.n_features}) vectors, got {X.shape}"
+            )
+        unknown = set(labels) - set(self._learned)
+        if unknown:
+            raise LearnerError(f"cannot replay classes never learned: {sorted(unknown)}")
+        self.model.replay(X.astype(np.float64), list(labels))
+        self._folded = None
+
     def predict_proba(self, vector: np.ndarray) -> dict[str, float]:
         """Probability of every known class (0.0 if never learned); ``{}`` before two classes."""
         v = self._vector(vector)
         if not self.can_predict():
             return {}
-        return self._raw_proba(self._as_dict(v))
+        return self._raw_proba(v)
 
     def score_many(self, matrix: np.ndarray) -> np.ndarray:
         """Score a feature matrix.
@@ -249,81 +281,25 @@ class OnlineLearner:
             return self._score_linear(X)
         out = np.zeros((n, len(self.classes)), dtype=np.float32)
         for i, row in enumerate(X):
-            out[i] = list(self._raw_proba(self._as_dict(row)).values())
+            out[i] = list(self._raw_proba(row).values())
         return out
 
     # -- linear fast path --------------------------------------------------------------------
 
     def _linear_params(self) -> dict[str, Any]:
-        scaler, clf = self.model[0], self.model[-1]
-        d = self.n_features or 0
-        keys = range(d)
-        mean = np.fromiter(map(scaler.means.get, keys, [0.0] * d), dtype=np.float64, count=d)
-        var = np.fromiter(map(scaler.vars.get, keys, [0.0] * d), dtype=np.float64, count=d)
         learned = [c for c in self.classes if c in self._learned]
-        coef = np.zeros((len(learned), d), dtype=np.float64)
-        intercept = np.zeros(len(learned), dtype=np.float64)
-        for k, c in enumerate(learned):
-            if self.name == "logistic":
-                weights = clf.classifiers[c].weights
-                intercept[k] = clf.classifiers[c].intercept
-            else:
-                weights = clf.weights.get(c, {})
-            coef[k] = np.fromiter(map(weights.get, keys, [0.0] * d), dtype=np.float64, count=d)
-        return {"classes": learned, "mean": mean, "var": var, "coef": coef, "intercept": intercept}
+        if isinstance(self.model, LinearOvR):
+            return numpy_params(self.model, learned)
+        return river_softmax_params(self.model, learned, self.n_features or 0)
 
     def _folded_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(W', b', column index)`` such that logits = X @ W' + b' in scaled space."""
         if self._folded is None:
-            p = self._linear_params()
-            # river's StandardScaler maps a zero-variance feature to 0.0, i.e. drops it.
-            inv_std = np.zeros_like(p["var"])
-            np.divide(1.0, np.sqrt(p["var"]), out=inv_std, where=p["var"] != 0.0)
-            w = p["coef"] * inv_std  # (C, D)
-            b = p["intercept"] - w @ p["mean"]
-            cols = np.array([self.classes.index(c) for c in p["classes"]], dtype=np.intp)
-            self._folded = (np.ascontiguousarray(w.T, dtype=np.float32), b, cols)
+            self._folded = fold(self._linear_params(), self.classes)
         return self._folded
 
     def _score_linear(self, X: np.ndarray) -> np.ndarray:
-        w, b, cols = self._folded_weights()
-        n, c = X.shape[0], w.shape[1]
-        identity = c == len(self.classes)  # every known class learned: columns already in order
-        out = np.zeros((n, len(self.classes)), dtype=np.float32)
-        rows = min(n, _CHUNK_ROWS)
-        part = np.empty((rows, c), dtype=np.float32)
-        z_buf = np.empty((rows, c), dtype=np.float64)
-        ovr = self.name == "logistic"
-        with np.errstate(over="ignore", under="ignore"):
-            for start in range(0, n, _CHUNK_ROWS):
-                stop = min(start + _CHUNK_ROWS, n)
-                z = z_buf[: stop - start]
-                # One float32 BLAS call per chunk; many small K-blocked calls are far slower
-                # on a busy 2-core machine. The error stays below 1e-6 (tested).
-                np.matmul(X[start:stop], w, out=part[: stop - start])
-                np.add(part[: stop - start], b, out=z)
-                if ovr:
-                    low, high = z < -_SIGMOID_CLAMP, z > _SIGMOID_CLAMP
-                    np.negative(z, out=z)
-                    np.exp(z, out=z)
-                    z += 1.0
-                    np.reciprocal(z, out=z)
-                    z[low] = 0.0
-                    z[high] = 1.0
-                    total = z.sum(axis=1, keepdims=True)
-                    dead = total[:, 0] == 0.0
-                    total[dead] = 1.0
-                    z /= total
-                    z[dead] = 1.0 / c  # river's OvR falls back to uniform when all are 0
-                else:
-                    z -= z.max(axis=1, keepdims=True)
-                    np.exp(z, out=z)
-                    z /= z.sum(axis=1, keepdims=True)
-                if identity:
-                    out[start:stop] = z
-                else:
-                    out[start:stop, cols] = z
-        return out
+        return score_folded(self._folded_weights(), X, len(self.classes), self.name == "logistic")
 
     def export_linear(self) -> dict[str, Any] | None:
         """Portable parameters of a linear learner (``None`` if non-linear or untrained).
@@ -373,17 +349,18 @@ class OnlineLearner:
         resolved, root = Path(path).resolve(), Path(project_dir).resolve()
         if not resolved.is_relative_to(root):
             raise LearnerError(f"refusing to load a model snapshot outside {root}: {resolved}")
-        try:
-            data = resolved.read_bytes()
-        except OSError as exc:
-            raise LearnerError(f"cannot read model snapshot {resolved}: {exc}") from exc
-        try:
-            obj = pickle.loads(data)
-        except Exception as exc:  # arbitrary bytes can make unpickling raise nearly anything
-            raise LearnerError(f"model snapshot is damaged: {type(exc).__name__}: {exc}") from exc
+        obj = read_pickle(resolved, "cannot read model snapshot", "model snapshot is damaged")
+        return cls.checked(obj)
+
+    @classmethod
+    def checked(cls, obj: object) -> OnlineLearner:
+        """``obj`` (just unpickled) if it is a learner this Loupe can use, else LearnerError."""
         if not isinstance(obj, cls):
             raise LearnerError(f"model snapshot is damaged: not a learner ({type(obj).__name__})")
-        if getattr(obj, "_format_version", None) != _FORMAT_VERSION or obj.name not in LEARNERS:
+        version = getattr(obj, "_format_version", None)
+        if version != _FORMAT_VERSION:
+            raise LearnerError(f"model snapshot was written by another Loupe (format {version})")
+        if obj.name not in LEARNERS:
             raise LearnerError("model snapshot is damaged: incompatible snapshot format")
         return obj
 
@@ -397,17 +374,19 @@ class OnlineLearner:
         progress: Callable[[int, int], None] | None = None,
         total: int | None = None,
     ) -> OnlineLearner:
-        """Replay ``(label, vector)`` events through :meth:`learn` (deterministic).
+        """Teach ``(label, vector)`` events in order through :func:`~gui_app.core.teaching.teach`
+        (keyed by position): the live learner taught the same events, replays included.
 
-        ``progress(done, total)`` is called after every event; ``total`` defaults to
-        ``len(events)`` when available, else 0 (unknown).
+        ``progress(done, total)`` after every event; ``total`` defaults to ``len(events)``.
         """
         learner = cls(name, seed)
         learner.set_classes(classes)
         if total is None:
             total = len(events) if isinstance(events, Sized) else 0
+        seen = KeyedVectors()
         for done, (label, vector) in enumerate(events, start=1):
-            learner.learn(vector, label)
+            teach(learner, vector, label, done, seen)
+            seen.add(done, vector)
             if progress is not None:
                 progress(done, total)
         return learner

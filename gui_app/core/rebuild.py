@@ -1,5 +1,8 @@
 """Replays of the label journal into a learner, runnable on any thread.
 
+Every event is learned through :func:`gui_app.core.teaching.teach`, the same function the live
+session uses, so a replay gives the live model exactly.
+
 A :class:`RebuildPlan` copies everything a replay needs (labels, vectors, classes, a starting
 learner) at the moment it is made, so running it touches no live state: the window runs it on
 a background thread while the user keeps labelling, and the session swaps the result in only
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gui_app.core.learner import OnlineLearner
+from gui_app.core.teaching import KeyedVectors, teach
 
 Progress = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
@@ -37,6 +41,10 @@ class RebuildPlan:
         A pickled learner to continue from (an incremental plan), or None (from scratch).
     missing
         Labelled images without features: left out now, learned by a later full replay.
+    keys
+        The journal seq of each event (the replay memory remembers them).
+    known
+        Vectors of earlier events that ``base``'s replay memory refers to.
     """
 
     learner_name: str
@@ -46,6 +54,8 @@ class RebuildPlan:
     head: int
     base: bytes | None = None
     missing: set[str] = field(default_factory=set)
+    keys: np.ndarray | None = None
+    known: KeyedVectors | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -70,8 +80,14 @@ class RebuildPlan:
         total = len(self.labels)
         if should_stop is not None and should_stop():
             return None
-        for done, (label, vector) in enumerate(zip(self.labels, self.vectors, strict=True), 1):
-            learner.learn(vector, label)
+        keys = self.keys if self.keys is not None else np.arange(1, total + 1, dtype=np.int64)
+        vectors_of = self.known or KeyedVectors()
+        for key, vector in zip(keys.tolist(), self.vectors, strict=True):
+            vectors_of.add(key, vector)
+        for done, (label, vector, key) in enumerate(
+            zip(self.labels, self.vectors, keys.tolist(), strict=True), 1
+        ):
+            teach(learner, vector, label, key, vectors_of)
             if done % PROGRESS_EVERY == 0:
                 if should_stop is not None and should_stop():
                     return None

@@ -1,4 +1,6 @@
-"""A labeling session: the one way to change labels, classes, settings and the model.
+"""A labeling session: over 400 lines as each action keeps journal, labels and model in step.
+
+It is the one way to change labels, classes, settings and the model.
 
 Order of every action: journal commit (durable first), learner update, then the caller
 re-scores. Undo restores the learner exactly from a pickled copy tied to the journal position
@@ -11,7 +13,6 @@ flagged stale and never saved.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,21 +20,38 @@ from pathlib import Path
 import numpy as np
 
 from gui_app.core.label_schema import LABEL_KINDS
-from gui_app.core.labels import ClassInfo, Event, LabelStore
+from gui_app.core.labels import ClassInfo, Event, LabelError, LabelStore
 from gui_app.core.learner import LearnerError, OnlineLearner
+from gui_app.core.model_history import ModelHistory
 from gui_app.core.project import Project
 from gui_app.core.project_settings import ProjectSettings
 from gui_app.core.rebuild import Progress, RebuildPlan, StopCheck
 from gui_app.core.store import FeatureStore
+from gui_app.core.teaching import JournalVectors, KeyedVectors, teach
 from gui_app.core.vector_table import VectorTable
 
-UNDO_SNAPSHOTS = 64
 SYNC_BULK = 16  # bulk actions up to this size are learned at once, larger ones by a replay
 # Journal kinds a finished replay can catch up with by learning the new label events.
 _CATCH_UP_SAFE = frozenset((*LABEL_KINDS, "add_class", "recolor_class", "move_class", "unmark"))
 _CLASS_EDITS = frozenset(("rename_class", "merge_classes", "delete_class"))
 
 __all__ = ["ActionResult", "LabelingSession", "RebuildPlan", "VectorTable"]
+
+
+@dataclass
+class PendingWrite:
+    """A journal write prepared on the session's thread (:meth:`LabelingSession.begin_items`).
+
+    ``write(store)`` runs the transaction with any :class:`LabelStore` of the project, on any
+    thread; the session then finishes (or aborts) it on its own thread.
+    """
+
+    write: Callable[[LabelStore], object]
+    head: int  # journal position before the action
+    before: bytes | None  # the model before it (None: the model was not exact)
+    known: frozenset[str] = frozenset()  # classes that existed
+    paths: list[str] = field(default_factory=list)
+    undo: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,12 +93,13 @@ class LabelingSession:
         self.defer_rebuilds = False
         self.snapshot_message: str | None = None
         self._closed = False
-        # Undo/redo keep pickled learners (~10x smaller than live copies); each entry is
-        # (journal head just before the action group it belongs to, pickle).
-        self._spare: bytes | None = None  # the current learner, pickled in idle time
-        self._undo_snapshots: list[tuple[int, bytes]] = []
-        self._redo_snapshots: list[tuple[int, bytes]] = []
-        self._incremental: tuple[int, bytes, list[str]] | None = None  # bulk learned later
+        self._writing = False  # a journal write prepared by begin_* runs elsewhere
+        #: Exact learner copies for undo/redo, tied to journal positions.
+        self.history = ModelHistory()
+        # A bulk action learned later on top of a copy: (head, copy, [(seq, path), ...]).
+        self._incremental: tuple[int, bytes, list[tuple[int, str]]] | None = None
+        # Replay keys are journal seqs: resolved to the vectors of their images.
+        self._journal_vectors = JournalVectors(self.labels.training_events, lambda: self.vectors)
         self._label_of: dict[str, str] = self.labels.labels()
         self._marks = {m: self.labels.marked(m) for m in ("unsure", "reviewed")}
         self._classes: list[ClassInfo] = []
@@ -153,15 +172,17 @@ class LabelingSession:
             self.learner.set_classes(self.class_names())
             self.needs_rebuild = False
             self._pending.clear()
+            self._journal_vectors.learn_paths()
         else:
             self.snapshot_message = "model snapshot is older than the labels; rebuilding by replay"
 
     def save_snapshot(self) -> bool:
         """Write model.pkl atomically, tagged with the journal position it reflects.
 
-        Nothing is written while the model is not the replay of the journal (False).
+        Nothing is written while the model is not the replay of the journal, or while a
+        journal write runs on another thread (False).
         """
-        if self.needs_rebuild:
+        if self.needs_rebuild or self._writing:
             return False
         self.learner.journal_seq = self._journal_head()
         self.learner.save(self.project.model_path)
@@ -183,6 +204,10 @@ class LabelingSession:
             self._pending.difference_update(paths)
         return rows
 
+    def features_unavailable(self, paths) -> None:
+        """These images will never have features (unreadable): replays stop waiting for them."""
+        self._pending.difference_update(paths)
+
     def has_vector(self, path: str) -> bool:
         return self.vectors.get(path) is not None
 
@@ -195,12 +220,54 @@ class LabelingSession:
     def vector_count(self) -> int:
         return len(self.vectors)
 
+    def image_index(self) -> tuple[list[str], dict[str, int]]:
+        """The live image list and path -> row dict (read only: views share them)."""
+        return self.vectors.paths, self.vectors.index
+
     def image_paths(self) -> list[str]:
         """Every known image, in row order (a copy)."""
         return list(self.vectors.paths)
 
     def row_of(self, path: str) -> int | None:
         return self.vectors.row(path)
+
+    def vectors_of(self, paths: Sequence[str]) -> np.ndarray:
+        """``(len(paths), D)`` copy of the vectors of ``paths`` (all must have one)."""
+        rows = np.array([self.vectors.index[p] for p in paths], np.int64)
+        return self.vectors.matrix[rows]
+
+    def model_copy(self) -> OnlineLearner:
+        """An independent copy of the model (for exports on another thread)."""
+        return self.learner.snapshot()
+
+    def feature_snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(matrix, present)`` for a read-only computation on another thread.
+
+        The matrix is the live ``(images, D)`` array (rows may still be filled in while it
+        runs; growth allocates a new one, leaving this one intact); ``present`` is a copy.
+        """
+        return self.vectors.matrix, self.vectors.present.copy()
+
+    def rows_of(self, paths) -> np.ndarray:
+        """Image rows of the known ``paths`` (unknown ones are left out)."""
+        index = self.vectors.index
+        return np.fromiter((index[p] for p in paths if p in index), np.int64)
+
+    def labelled_mask(self) -> np.ndarray:
+        """``(images,)`` bool: which images carry a label (O(labels))."""
+        mask = np.zeros(self.vectors.size, bool)
+        mask[self.rows_of(self._label_of)] = True
+        return mask
+
+    def marked_mask(self, mark: str) -> np.ndarray:
+        """``(images,)`` bool: which images carry ``mark``."""
+        mask = np.zeros(self.vectors.size, bool)
+        mask[self.rows_of(self._marks[mark])] = True
+        return mask
+
+    def journal_head(self) -> int:
+        """Position of the newest journal row (0 for a new project)."""
+        return self.labels.last_seq()
 
     def present_rows(self) -> np.ndarray:
         """``(images,)`` bool: which rows have a feature vector."""
@@ -235,7 +302,13 @@ class LabelingSession:
         self.learner.set_classes([c.name for c in self._classes])
 
     def _refresh_marks(self) -> None:
-        self._marks = {m: self.labels.marked(m) for m in self._marks}
+        for mark, paths in self._marks.items():  # in place: views hold these sets
+            paths.clear()
+            paths.update(self.labels.marked(mark))
+
+    def _reload_labels(self) -> None:
+        self._label_of.clear()  # in place: views hold this dict
+        self._label_of.update(self.labels.labels())
 
     @property
     def label_count(self) -> int:
@@ -279,6 +352,17 @@ class LabelingSession:
             return np.zeros((max(0, stop - start), 0), np.float32)
         return self.learner.score_many(self.vectors.matrix[start:stop])
 
+    def score_at(self, rows: np.ndarray) -> np.ndarray:
+        """``(len(rows), C)`` probabilities of the given image rows (``(n, 0)`` as above)."""
+        if not self.can_predict() or self.vectors.dim != self.learner.n_features:
+            return np.zeros((len(rows), 0), np.float32)
+        return self.learner.score_many(self.vectors.matrix[np.asarray(rows, np.int64)])
+
+    def model_token(self) -> tuple:
+        """Changes whenever the model's predictions may have changed (learn, swap, classes)."""
+        learner = self.learner
+        return id(learner), learner.n_learned, tuple(learner.classes), self.can_predict()
+
     def score_all(self) -> np.ndarray:
         """``(images, C)`` probabilities of every image row, columns in model_classes order."""
         return self.score_rows(0, self.vectors.size)
@@ -313,6 +397,24 @@ class LabelingSession:
             raise LearnerError("the model has learned fewer than two classes: label more images")
         return self.learner
 
+    # -- teaching -------------------------------------------------------------------------
+    def _teach(self, learner: OnlineLearner, vector: np.ndarray, event: Event) -> None:
+        """Teach one label event the one way (:func:`gui_app.core.teaching.teach`)."""
+        self._journal_vectors.paths[event.seq] = event.path
+        teach(learner, vector, event.label, event.seq, self._journal_vectors)
+
+    def _teach_live(self, events: Sequence[tuple[np.ndarray, Event]]) -> bool:
+        """Teach events to the live learner; False (model flagged for a rebuild) if it could not."""
+        try:
+            for vector, event in events:
+                self._teach(self.learner, vector, event)
+        except LearnerError:
+            self.needs_rebuild = True
+            self.history.forget_spare()
+            self._incremental = None
+            return False
+        return True
+
     # -- rebuilding -------------------------------------------------------------------------
     @property
     def ready_to_rebuild(self) -> bool:
@@ -326,21 +428,35 @@ class LabelingSession:
         copy of the current learner; otherwise it replays the whole journal.
         """
         head = self._journal_head()
+        known = None
+        base, events = None, None
         if self._incremental is not None and self._incremental[0] == head:
-            _head, base, paths = self._incremental
-            events = [(p, self._label_of[p]) for p in paths if p in self._label_of]
-        else:
-            base, events = (
-                None,
-                [(path, label) for _s, path, label in self.labels.training_events()],
-            )
-        have, rows = self.vectors.rows_with_vectors([p for p, _ in events])
+            _head, copy, items = self._incremental
+            memory = self.learner.memory.keys  # the copy's memory: the live model's
+            try:  # its replays refer to earlier events: their vectors travel along
+                known = KeyedVectors(memory, self._journal_vectors(memory).copy())
+                base = copy
+                events = [(q, p, self._label_of[p]) for q, p in items if p in self._label_of]
+            except LearnerError:
+                known = None
+        if events is None:
+            events = self.labels.training_events()
+        self._journal_vectors.paths.update((q, p) for q, p, _label in events)
+        have, rows = self.vectors.rows_with_vectors([p for _q, p, _label in events])
         present = set(have)
-        labels = [label for path, label in events if path in present]
-        missing = {path for path, _ in events if path not in present}
+        kept = [(q, label) for q, path, label in events if path in present]
+        missing = {path for _q, path, _label in events if path not in present}
         vectors = self.vectors.matrix[rows] if len(rows) else np.zeros((0, self.vectors.dim))
         return RebuildPlan(
-            self.learner_name, self.class_names(), labels, vectors, head, base, missing
+            self.learner_name,
+            self.class_names(),
+            [label for _q, label in kept],
+            vectors,
+            head,
+            base,
+            missing,
+            np.array([q for q, _label in kept], np.int64),
+            known,
         )
 
     def finish_rebuild(self, plan: RebuildPlan, learner: OnlineLearner) -> bool:
@@ -350,14 +466,11 @@ class LabelingSession:
         structural change (unlabel, class edits, undo...) or another learner means the caller
         must plan again.
         """
-        if learner.name != self.learner_name:
+        if learner.name != self.learner_name or not self.can_catch_up(plan):
             return False
         missing = set(plan.missing)
-        head = self._journal_head()
-        if head != plan.head:
+        if self._journal_head() != plan.head:
             later = self.labels.journal(since=plan.head)
-            if any(e.kind not in _CATCH_UP_SAFE or e.undone for e in later):
-                return False
             learner.set_classes(self.class_names())
             for e in later:
                 if e.kind in LABEL_KINDS:
@@ -365,15 +478,27 @@ class LabelingSession:
                     if vector is None:
                         missing.add(e.path)
                     else:
-                        learner.learn(vector, e.label)
+                        try:
+                            self._teach(learner, vector, e)
+                        except LearnerError:
+                            return False  # an earlier image lost its features: plan again
         learner.set_classes(self.class_names())
         self.learner = learner
-        self._spare = None
+        self.history.forget_spare()
         self._incremental = None
         self._pending = {p for p in missing if p in self._label_of and not self.has_vector(p)}
         # Events of paths whose features came meanwhile are learned by one more replay.
         self.needs_rebuild = bool(missing)
         return True
+
+    def can_catch_up(self, plan: RebuildPlan) -> bool:
+        """Whether the result of ``plan`` will still be usable (only labels given since)."""
+        if plan.learner_name != self.learner_name:
+            return False
+        if self._journal_head() == plan.head:
+            return True
+        later = self.labels.journal(since=plan.head)
+        return not any(e.kind not in _CATCH_UP_SAFE or e.undone for e in later)
 
     def rebuild(
         self,
@@ -392,14 +517,13 @@ class LabelingSession:
         if learner is None:
             return False
         if not keep_history:
-            self._undo_snapshots.clear()
-            self._redo_snapshots.clear()
+            self.history.clear()
         return self.finish_rebuild(plan, learner)
 
     def _invalidate_model(self) -> None:
         """The learner no longer matches the journal: replay now, or flag it for the owner."""
         self.needs_rebuild = True
-        self._spare = None
+        self.history.forget_spare()
         self._incremental = None
         if not self.defer_rebuilds and self.ready_to_rebuild:
             self.rebuild(keep_history=True)
@@ -407,12 +531,7 @@ class LabelingSession:
     # -- undo bookkeeping -------------------------------------------------------------------
     def prepare_undo(self) -> None:
         """Copy the learner now (idle time) so the next action need not copy it first."""
-        if self._spare is None:
-            self._spare = pickle.dumps(self.learner, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def _take_spare(self) -> bytes:
-        spare, self._spare = self._spare, None
-        return spare if spare is not None else pickle.dumps(self.learner, pickle.HIGHEST_PROTOCOL)
+        self.history.prepare(self.learner)
 
     def _journaled(self, action: Callable[[], Event]) -> Event:
         """Run one undoable journal action; its undo snapshot is kept only if it succeeds.
@@ -420,17 +539,16 @@ class LabelingSession:
         A model that is not the replay of the journal is not worth a copy: undo of that
         group replays instead.
         """
+        if self._writing:
+            raise LabelError("the previous action is still being saved; try again in a moment")
         head = self._journal_head()
-        before = None if self.needs_rebuild else self._take_spare()
+        before = None if self.needs_rebuild else self.history.take(self.learner)
         try:
             event = action()
         except Exception:
-            self._spare = before
+            self.history.give_back(before)
             raise
-        if before is not None:
-            self._undo_snapshots.append((head, before))
-            del self._undo_snapshots[:-UNDO_SNAPSHOTS]
-        self._redo_snapshots.clear()
+        self.history.record(head, before)
         return event
 
     @staticmethod
@@ -454,47 +572,101 @@ class LabelingSession:
         vector = self.vectors.get(path)
         learned = vector is not None and not self.needs_rebuild
         if learned:
-            self.learner.learn(vector, event.label)
+            learned = self._teach_live([(vector, event)])
         elif vector is None:
             # Learned by the replay once its features arrive, so the model keeps journal order.
             self.needs_rebuild = True
             self._pending.add(path)
         return ActionResult(event, learned, {path: event.label}, created)
 
-    def label_many(self, paths: Sequence[str], label: str, *, pick: str | None = None):
-        """Give every image of ``paths`` the class ``label``: one commit, one undo step.
+    def label_many(
+        self, paths: Sequence[str], label: str, *, pick: str | None = None
+    ) -> ActionResult:
+        """Give every image of ``paths`` the class ``label``: one commit, one undo step."""
+        return self.label_items([(p, label) for p in paths], pick=pick)
 
-        Small selections are learned at once; a large one is learned by a replay (on the
-        owner's thread when rebuilds are deferred), the live model staying as it was.
+    def label_items(
+        self, items: Sequence[tuple[str, str]], *, pick: str | None = None
+    ) -> ActionResult:
+        """Label many images (each its own class) in one commit and one undo step.
+
+        A path given twice keeps its last class. Small selections are learned at once; a large
+        one is learned by a replay (on the owner's thread when rebuilds are deferred), the live
+        model staying as it was meanwhile. See :meth:`begin_items` to write on another thread.
         """
-        paths = list(dict.fromkeys(paths))
-        known = set(self.class_names())
+        job = self.begin_items(items, pick=pick)
+        try:
+            events = job.write(self.labels)
+        except BaseException:
+            self.abort_write(job)
+            raise
+        return self.finish_items(job, events)
+
+    def begin_items(
+        self, items: Sequence[tuple[str, str]], *, pick: str | None = None
+    ) -> PendingWrite:
+        """Prepare a bulk label action whose journal write may run on another thread.
+
+        Run ``job.write(store)`` with a :class:`LabelStore` of this project opened on that
+        thread (a large transaction then never stalls the owner), then :meth:`finish_items`
+        (or :meth:`abort_write`) here. Until then no other action may run and the model
+        snapshot is not saved.
+        """
+        if self._writing:
+            raise LabelError("the previous action is still being saved; try again in a moment")
+        items = list(dict(items).items())
+        if not items:
+            raise LabelError("no images to label")
+        paths = [p for p, _ in items]
         shown = self._predictions_for(paths)
-        head, exact = self._journal_head(), not self.needs_rebuild
-        events = self._journaled(
-            lambda: self.labels.set_labels([(p, label) for p in paths], shown, pick=pick)
+        exact = not self.needs_rebuild
+        job = PendingWrite(
+            write=lambda store: store.set_labels(items, shown, pick=pick),
+            head=self._journal_head(),
+            before=self.history.take(self.learner) if exact else None,
+            known=frozenset(self.class_names()),
+            paths=paths,
         )
-        name = events[-1].label
-        for path in paths:
-            self._label_of[path] = name
+        self._writing = True
+        return job
+
+    def write_here(self, job: PendingWrite) -> object:
+        """Run ``job``'s journal write with the session's own store (this thread)."""
+        return job.write(self.labels)
+
+    def abort_write(self, job: PendingWrite) -> None:
+        """The write of ``job`` failed: nothing changed; the session takes actions again."""
+        self._writing = False
+        self.history.give_back(job.before)
+
+    def finish_items(self, job: PendingWrite, events: list[Event]) -> ActionResult:
+        """Apply to the session what ``job.write`` committed (see :meth:`begin_items`)."""
+        self._writing = False
+        self.history.record(job.head, job.before)
+        paths, exact, head = job.paths, job.before is not None, job.head
+        for event in events:
+            self._label_of[event.path] = event.label
         self._clear_marks(paths)
-        created = name not in known
+        created = any(e.label not in job.known for e in events)
         self._refresh_classes()
         have, rows = self.vectors.rows_with_vectors(paths)
         learned = exact and len(have) == len(paths) and len(paths) <= SYNC_BULK
         if learned:
-            for row in rows:
-                self.learner.learn(self.vectors.matrix[row], name)
-        else:
-            self._pending.update(p for p in paths if p not in set(have))
-            if exact and not self._pending:
-                base = self._undo_snapshots[-1][1] if self._undo_snapshots else None
-                if base is not None and self._undo_snapshots[-1][0] == head:
-                    self._incremental = (self._journal_head(), base, paths)
+            learned = self._teach_live(
+                [(self.vectors.matrix[row], e) for row, e in zip(rows, events, strict=True)]
+            )
+        if not learned:
+            with_vectors = set(have)
+            self._pending.update(p for p in paths if p not in with_vectors)
+            if exact and not self._pending and not self.needs_rebuild:
+                base = self.history.latest_undo(head)
+                if base is not None:
+                    items = [(e.seq, e.path) for e in events]
+                    self._incremental = (self._journal_head(), base, items)
             self.needs_rebuild = True
             if not self.defer_rebuilds and self.ready_to_rebuild:
                 self.rebuild(keep_history=True)
-        return ActionResult(events[-1], learned, dict.fromkeys(paths, name), created)
+        return ActionResult(events[-1], learned, {e.path: e.label for e in events}, created)
 
     def _predictions_for(self, paths: Sequence[str]) -> dict[str, dict[str, float]]:
         """What the model shows for each image (vectorised; {} for those it cannot score)."""
@@ -504,6 +676,15 @@ class LabelingSession:
         probs = self.learner.score_many(self.vectors.matrix[rows]).tolist()
         names = self.learner.classes
         return {p: dict(zip(names, row, strict=True)) for p, row in zip(have, probs, strict=True)}
+
+    def top_predictions(self, paths: Sequence[str]) -> dict[str, str]:
+        """The class the model predicts for each image that has a vector (vectorised)."""
+        have, rows = self.vectors.rows_with_vectors(paths)
+        if not have or not self.can_predict():
+            return {}
+        probs = self.learner.score_many(self.vectors.matrix[rows])
+        names = self.learner.classes
+        return {p: names[int(i)] for p, i in zip(have, probs.argmax(axis=1), strict=True)}
 
     def _clear_marks(self, paths: Sequence[str]) -> None:
         for marked in self._marks.values():
@@ -519,7 +700,7 @@ class LabelingSession:
         event = self._journaled(action)
         self._refresh_classes()
         if relabelled_all:
-            self._label_of = self.labels.labels()
+            self._reload_labels()
         self._invalidate_model()
         return event
 
@@ -577,25 +758,50 @@ class LabelingSession:
 
     def undo(self) -> ActionResult:
         """Undo the last action; the learner returns exactly to its state before it."""
-        return self._history(self.labels.undo, self._undo_snapshots, self._redo_snapshots)
+        return self._history(undo=True)
 
     def redo(self) -> ActionResult:
         """Redo the last undone action, restoring the learner it produced."""
-        return self._history(self.labels.redo, self._redo_snapshots, self._undo_snapshots)
+        return self._history(undo=False)
 
-    def _history(self, flip: Callable[[], Event], source: list, target: list) -> ActionResult:
+    def _history(self, undo: bool) -> ActionResult:
+        job = self.begin_history(undo)
+        try:
+            event = job.write(self.labels)
+        except BaseException:
+            self.abort_write(job)
+            raise
+        return self.finish_history(job, event)
+
+    def history_size(self, undo: bool) -> int:
+        """Journal rows the next undo (redo) flips: large ones are written off-thread."""
+        return self.labels.history_group_size(undo)
+
+    def begin_history(self, undo: bool) -> PendingWrite:
+        """Prepare an undo/redo whose journal write may run on another thread (as items)."""
+        if self._writing:
+            raise LabelError("the previous action is still being saved; try again in a moment")
         exact = not self.needs_rebuild
-        current = self._take_spare() if exact else None
-        event = flip()
+        job = PendingWrite(
+            write=(lambda store: store.undo()) if undo else (lambda store: store.redo()),
+            head=self._journal_head(),
+            before=self.history.take(self.learner) if exact else None,
+            undo=undo,
+        )
+        self._writing = True
+        return job
+
+    def finish_history(self, job: PendingWrite, event: Event) -> ActionResult:
+        """Apply an undo/redo ``job.write`` committed: labels, classes, and the exact model."""
+        self._writing = False
         start = self._group_start(event)
-        if current is not None:
-            target.append((start, current))
+        restored = self.history.flip(job.undo, start, job.before)
         rows = self.labels.group_rows(event)
         relabelled_all = any(r.kind in _CLASS_EDITS for r in rows)
         image_paths = [r.path for r in rows if r.kind in (*LABEL_KINDS, "unlabel")]
         changed = self.labels.labels_of(image_paths)
         if relabelled_all:
-            self._label_of = self.labels.labels()
+            self._reload_labels()
         else:
             for path, label in changed.items():
                 if label is None:
@@ -605,17 +811,34 @@ class LabelingSession:
         self._refresh_classes()
         self._refresh_marks()
         self._incremental = None
-        if source and source[-1][0] == start:  # the learner as it was at that journal position
-            self.learner = pickle.loads(source.pop()[1])
+        if restored is not None:  # the learner as it was at that journal position
+            self.learner = restored
             self.learner.set_classes(self.class_names())
             self.needs_rebuild = False  # copies are only kept of models equal to the replay
             self._pending.clear()
-            self._spare = None
         else:  # out of step (or none kept): never trust it
             self._invalidate_model()
         return ActionResult(
             event, changed=changed, classes_changed=True, relabelled_all=relabelled_all
         )
+
+    def most_similar_labelled(self, path: str, label: str) -> tuple[str, float] | None:
+        """The image labelled ``label`` most like ``path`` (cosine of features), and how much.
+
+        For the side-by-side preview: "is this really a <label>?". None without candidates.
+        """
+        query = self.vectors.get(path)
+        if query is None:
+            return None
+        candidates = [p for p, lab in self._label_of.items() if lab == label and p != path]
+        have, rows = self.vectors.rows_with_vectors(candidates)
+        if not have:
+            return None
+        candidates_m = self.vectors.matrix[rows]
+        norms = np.linalg.norm(candidates_m, axis=1) * max(float(np.linalg.norm(query)), 1e-12)
+        sims = (candidates_m @ query) / np.maximum(norms, 1e-12)
+        best = int(np.argmax(sims))
+        return have[best], float(sims[best])
 
     def close(self) -> None:
         """Save the model snapshot and close the label store (idempotent)."""

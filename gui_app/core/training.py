@@ -16,6 +16,7 @@ import numpy as np
 from gui_app.core.errors import LoupeError
 from gui_app.core.learner import OnlineLearner
 from gui_app.core.store import FeatureStore
+from gui_app.core.teaching import KeyedVectors, teach
 
 LabelFn = Callable[[str], str | None]
 
@@ -151,10 +152,15 @@ def train_stream(
 ) -> TrainResult:
     """One predict-then-learn pass over every labelled row (the creme tutorial's loop).
 
-    ``learner.learn`` predicts before learning, which drives the progressive accuracy; every
-    ``time_every``-th sample also times a separate ``predict_proba`` for the latency figures.
+    Each row is taught as the app teaches a label (:func:`~gui_app.core.teaching.teach`:
+    learn, then replay earlier rows), so a trained model equals a session's model given the
+    same labels in the same order; only the vectors the replay memory may still use are
+    kept. The predict before learning drives the progressive
+    accuracy; every ``time_every``-th sample also times a separate ``predict_proba``. The
+    learn times include the replays.
     """
     result = TrainResult(learner)
+    seen = KeyedVectors()
     for _paths, labels, vectors in labelled_blocks(store, label_of, shuffle_seed=shuffle_seed):
         for vector, label in zip(vectors, labels, strict=True):
             if time_every and result.samples % time_every == 0 and learner.can_predict():
@@ -162,9 +168,11 @@ def train_stream(
                 learner.predict_proba(vector)
                 result.predict_ms.append((time.perf_counter() - t0) * 1e3)
             t0 = time.perf_counter()
-            learner.learn(vector, label)
+            teach(learner, vector, label, result.samples, seen)
+            seen.add(result.samples, vector)
             result.learn_ms.append((time.perf_counter() - t0) * 1e3)
             result.samples += 1
+        seen.keep_only(learner.memory.keys)  # memory stays bounded by what may be replayed
         if progress is not None:
             progress(len(labels))
     return result

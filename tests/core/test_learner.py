@@ -19,6 +19,7 @@ from gui_app.core.learner import (
     ProgressiveAccuracy,
     make_pipeline,
 )
+from gui_app.core.teaching import KeyedVectors, teach
 
 D = 24
 CONSTANT_COLS = (0, 5, 11)  # zero variance: one at 0.0, two at non-zero values
@@ -290,8 +291,10 @@ def test_rebuild_is_deterministic_and_matches_live(name: str) -> None:
     probe, _ = blobs(8, seed=99)
     live = OnlineLearner(name)
     live.set_classes(["c2", "c0", "c1", "extra"])
-    for v, lab in zip(X, y, strict=True):
-        live.learn(v, lab)
+    seen = KeyedVectors()
+    for key, (v, lab) in enumerate(zip(X, y, strict=True), start=1):
+        teach(live, v, lab, key, seen)  # the one path of every taught event (replays included)
+        seen.add(key, v)
         live.predict_proba(probe[0])  # GUI-style predictions in between must not matter
     events = list(zip(y, X, strict=True))
     calls: list[tuple[int, int]] = []

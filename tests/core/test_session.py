@@ -52,7 +52,7 @@ def test_undo_without_memory_rebuilds_by_replay(session, tmp_path):
         session.label(f"img{i:03d}.jpg", "abc"[i % 3])
     expected = probe(session)
     session.label("img006.jpg", "a")
-    session._undo_snapshots.clear()  # as after a restart: only the journal is left
+    session.history.clear()  # as after a restart: only the journal is left
     session.undo()
     assert probe(session) == pytest.approx(expected, abs=1e-12)
 

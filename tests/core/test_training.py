@@ -86,3 +86,23 @@ def test_holdout_split_is_stratified_seeded_and_disjoint(tmp_path):
     again = holdout_split(store, label_of, 0.25, seed=4)[1]
     assert [p for p in paths if again(p) is not None] == held
     store.close()
+
+
+def test_train_stream_teaches_as_a_session_does(tmp_path):
+    """`loupe train` and the app give the same model for the same labels in the same order."""
+    store = make_store(tmp_path, n=60)
+    label_of = label_source("filename")
+    events = [
+        (label, vector)
+        for _paths, labels, vectors in labelled_blocks(store, label_of, block_rows=16)
+        for label, vector in zip(labels, vectors, strict=True)
+    ]
+    trained = train_stream(store, label_of, OnlineLearner(), time_every=0)
+    rebuilt = OnlineLearner.rebuild("logistic", events, ["cat", "dog"])
+    assert trained.learner.replay_steps > 0
+    probe = np.stack([v for _l, v in events[:10]])
+    columns = [trained.learner.classes.index(c) for c in rebuilt.classes]
+    np.testing.assert_allclose(
+        trained.learner.score_many(probe)[:, columns], rebuilt.score_many(probe), atol=1e-12
+    )
+    store.close()
