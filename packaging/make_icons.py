@@ -1,4 +1,4 @@
-"""Render the app icon and the self-test sample image into ``gui_app/resources/``.
+"""Render the app icon and the self-test sample image into ``resources/``.
 
 ``loupe.svg`` is the single source: it is rendered with Qt's SVG renderer (PySide6.QtSvg, part
 of PySide6-Essentials) to ``loupe-<N>.png`` for N in :data:`PNG_SIZES`, then packed with Pillow
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-RESOURCES = Path(__file__).resolve().parent.parent / "gui_app" / "resources"
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 PNG_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 ICO_SIZES = (16, 24, 32, 48, 64, 128, 256)
 ICNS_SIZES = (16, 32, 64, 128, 256, 512, 1024)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ast
 import configparser
+import fnmatch
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import types
@@ -19,7 +21,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
 SPEC = PACKAGING / "loupe.spec"
-RESOURCES = ROOT / "gui_app" / "resources"
+RESOURCES = ROOT / "resources"
 PNG_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
 
@@ -138,6 +140,8 @@ def test_desktop_file_has_the_required_keys() -> None:
     assert entry["Type"] == "Application" and entry["Name"] == "Loupe"
     assert entry["Exec"].split()[0] == "loupe"
     assert entry["Icon"] == "io.github.loupe.Loupe"
+    # "Open with Loupe" for folders in file managers, several at once.
+    assert entry["MimeType"] == "inode/directory;" and entry["Exec"].endswith("%F")
     assert entry["Categories"].endswith(";") and "Graphics" in entry["Categories"].split(";")
 
 
@@ -145,7 +149,12 @@ def test_package_data_ships_the_resources() -> None:
     import tomllib
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert "resources/*" in config["tool"]["setuptools"]["package-data"]["gui_app"]
+    setuptools = config["tool"]["setuptools"]
+    assert setuptools["package-dir"]["gui_app.resources"] == "resources"
+    shipped = setuptools["package-data"]["gui_app.resources"]
+    for name in os.listdir(RESOURCES):  # every resource file matches a pattern that ships it
+        if name != "__init__.py":
+            assert any(fnmatch.fnmatch(name, pattern) for pattern in shipped), name
 
 
 def _load_build_module() -> types.ModuleType:
