@@ -35,39 +35,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from PySide6.QtCore import QElapsedTimer, QPoint, QPointF, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QImage, QMouseEvent, QWheelEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from stall_meter import StallMeter  # noqa: E402
 
 WIDTH, HEIGHT = 6000, 4000
 PANE = (1000, 700)
-
-
-class StallMeter:
-    """Records the longest gap between ticks of a 1 ms timer on the GUI thread.
-
-    (The same meter as bench_gui.py's, repeated so that each script imports alone.)
-    """
-
-    def __init__(self) -> None:
-        self.timer = QTimer(interval=1)
-        self.clock = QElapsedTimer()
-        self.worst = 0.0
-        self.timer.timeout.connect(self._tick)
-
-    def _tick(self) -> None:
-        if self.clock.isValid():
-            self.worst = max(self.worst, self.clock.nsecsElapsed() / 1e6)
-        self.clock.restart()
-
-    def start(self) -> None:
-        self.worst = 0.0
-        self.clock.invalidate()
-        self.timer.start()
-
-    def stop(self) -> float:
-        self.timer.stop()
-        return self.worst
 
 
 def make_photo(path: Path, width: int = WIDTH, height: int = HEIGHT, seed: int = 0) -> Path:

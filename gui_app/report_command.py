@@ -29,6 +29,7 @@ class ReportError(LoupeError):
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser | None = None):
     """Register ``report`` (``common``: the shared options parser, when the CLI has one)."""
+    from gui_app.cli.parser import positive_int
     from gui_app.core.insight import DEFAULT_GAP, DEFAULT_WINDOW
 
     p = sub.add_parser(
@@ -47,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser 
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument(
         "--window",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_WINDOW,
         metavar="N",
         help="labels in the moving-window accuracy (default: %(default)s)",
@@ -73,16 +74,6 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser 
     if not any("--json" in a.option_strings for a in p._actions):
         p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     return p
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return number
 
 
 def _project_dir(args: argparse.Namespace) -> Path:

@@ -16,7 +16,6 @@ stays cheap.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pickle
 import sys
@@ -28,8 +27,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
-BUNDLED_WEIGHTS_JSON = "bundled_weights.json"
-SAMPLE_IMAGE = "sample.jpg"
+from gui_app.core import resources as _resources
+from gui_app.core.resources import BUNDLED_WEIGHTS_JSON, SAMPLE_IMAGE  # noqa: F401 (re-exported)
+
 OFFLINE_NOTE = "no ImageNet weights available offline; using random weights"
 
 # keras.applications file names of the include_top=False ImageNet weights, per backbone.
@@ -48,39 +48,6 @@ class SelfTestError(Exception):
     def __init__(self, step: str, reason: str) -> None:
         super().__init__(reason)
         self.step = step
-
-
-def resources_dir() -> Path:
-    """The ``gui_app/resources`` folder, installed, editable or frozen (PyInstaller)."""
-    here = Path(__file__).resolve().parent / "resources"
-    if here.is_dir():
-        return here
-    meipass = getattr(sys, "_MEIPASS", None)  # PyInstaller unpack/onedir root
-    if meipass:
-        return Path(meipass) / "gui_app" / "resources"
-    return here
-
-
-def bundled_backbone() -> tuple[str, str] | None:
-    """``(backbone, absolute weights file)`` shipped with this build, or ``None``.
-
-    A build made with ``packaging/build.py --bundle-weights FILE`` carries
-    ``resources/bundled_weights.json`` = ``{"backbone": NAME, "weights": RELATIVE_FILE}``; the app
-    should default to it so that it works without downloading anything. A manifest whose
-    weights file is missing is ignored.
-    """
-    manifest = resources_dir() / BUNDLED_WEIGHTS_JSON
-    try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    backbone, weights = data.get("backbone"), data.get("weights")
-    if not isinstance(backbone, str) or not isinstance(weights, str) or not backbone:
-        return None
-    path = (manifest.parent / weights).resolve()
-    return (backbone, str(path)) if path.is_file() else None
 
 
 def offline_imagenet_available(backbone: str) -> bool:
@@ -310,3 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=None, help="imagenet, none or a weights file")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     return run_self_test(args.backbone, args.weights)
+
+
+def resources_dir() -> Path:
+    """The resources folder (see :func:`gui_app.core.resources.resources_dir`)."""
+    return _resources.resources_dir()
+
+
+def bundled_backbone() -> tuple[str, str] | None:
+    """Weights shipped with this build (see :func:`gui_app.core.resources.bundled_backbone`)."""
+    return _resources.bundled_backbone(resources_dir())

@@ -13,8 +13,10 @@ TF_MODULES = {
     "engines.py",
     "export_model.py",
     "export.py",
+    "export_int8.py",
     "efficientnet_lite.py",
     "lite0.py",
+    "quantize.py",
 }
 
 

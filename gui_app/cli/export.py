@@ -142,6 +142,7 @@ def _with_model(args, out: Output, project_dir: Path) -> int:
     from gui_app.cli.sources import FeatureSource, open_features, remembered
     from gui_app.core.backbones import resolve_backbone
     from gui_app.core.batch_model import load_model
+    from gui_app.core.engine_choice import split_feature_id
     from gui_app.core.project_settings import ProjectSettings
 
     settings = remembered(project_dir) or ProjectSettings()
@@ -158,14 +159,18 @@ def _with_model(args, out: Output, project_dir: Path) -> int:
             return 0
         backbone_id = store.backbone_id
     spec = resolve_backbone(*settings.with_backbone(args.backbone, args.weights).backbone_choice)
-    if spec.id != backbone_id:
+    if split_feature_id(backbone_id)[0] != spec.id:
         raise UserError(
             f"the features in the cache do not come from {spec.label}: name their backbone "
             "with --backbone/--weights"
         )
     from gui_app.core.model_files import export_model_files
 
-    for path in export_model_files(spec, model, Path(args.out), log=out.note):
+    written = export_model_files(
+        spec, model, Path(args.out), log=out.note, feature_id=backbone_id,
+        engines_dir=project_dir / "engines",
+    )  # fmt: skip
+    for path in written:
         out.result(f"model: {path}", {})
     return 0
 

@@ -2,7 +2,7 @@
 
 Each subcommand's module adds its own parser (a description, an example, every default
 documented). Choices come from the registries (:data:`~gui_app.core.learner.LEARNERS`,
-:data:`~gui_app.core.engines.ENGINE_CHOICES`, :data:`~gui_app.core.backbones.BACKBONE_NAMES`),
+:data:`~gui_app.core.engine_choice.ENGINE_CHOICES`, :data:`~gui_app.core.backbones.BACKBONE_NAMES`),
 never from literals repeated here.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gui_app import __version__
 from gui_app.core.backbones import BACKBONE_NAMES, DEFAULT_BACKBONE, DEFAULT_WEIGHTS
-from gui_app.core.engines import ENGINE_CHOICES
+from gui_app.core.engine_choice import ENGINE_CHOICES, ENGINE_HELP
 
 SUBCOMMANDS = ("extract", "train", "predict", "evaluate", "import", "export", "report")
 REMEMBERED = "default: the project's remembered choice"
@@ -71,48 +71,46 @@ def backbone_arg(value: str) -> str:
     return value
 
 
-def fraction_arg(value: str) -> float:
-    """A number strictly between 0 and 1."""
+def _unit_number(value: str, *, inclusive: bool) -> float:
     try:
         number = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not 0.0 < number < 1.0:
+    if inclusive and not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    if not inclusive and not 0.0 < number < 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {value}")
     return number
 
 
+def fraction_arg(value: str) -> float:
+    """A number strictly between 0 and 1."""
+    return _unit_number(value, inclusive=False)
+
+
 def probability_arg(value: str) -> float:
     """A number from 0 to 1."""
+    return _unit_number(value, inclusive=True)
+
+
+def _whole_number(value: str, minimum: int, too_small: str) -> int:
     try:
-        number = float(value)
+        number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not 0.0 <= number <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < minimum:
+        raise argparse.ArgumentTypeError(f"{too_small}, got {value}")
     return number
 
 
 def positive_int(value: str) -> int:
     """An integer >= 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return number
+    return _whole_number(value, 1, "must be at least 1")
 
 
 def seed_arg(value: str) -> int:
     """A non-negative integer seed."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"a seed must be 0 or more, got {value}")
-    return number
+    return _whole_number(value, 0, "a seed must be 0 or more")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -182,8 +180,8 @@ def add_backbone_options(parser: argparse.ArgumentParser, *, engine: bool = Fals
         group.add_argument(
             "--engine",
             choices=ENGINE_CHOICES,
-            help="inference engine: auto picks LiteRT on a CPU, TensorFlow on a GPU "
-            f"({REMEMBERED}; {ENGINE_CHOICES[0]})",
+            help=f"inference engine: {ENGINE_HELP}. Features of int8 and float32 engines are "
+            f"cached apart and never mixed ({REMEMBERED}; {ENGINE_CHOICES[0]})",
         )
     group.add_argument(
         "--project-dir",

@@ -1,35 +1,19 @@
-"""Exports started from the window, run on a thread pool so the window stays responsive."""
+"""File ▸ Export from the window: the work runs as background tasks, one at a time.
+
+The controller hands over copies (label file path, vectors, a pickled learner), so an export
+never reads state the user is changing.
+"""
 
 from __future__ import annotations
 
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 
-from gui_app.core.export import ExportError, export_class_folders, export_labels
+from gui_app.core.export import export_class_folders, export_labels
 from gui_app.core.labels import LabelStore
-
-
-class _Relay(QObject):
-    done = Signal(str, str)  # message, error ('' when ok)
-
-
-class _Job(QRunnable):
-    def __init__(self, relay: _Relay, work: Callable[[], str]) -> None:
-        super().__init__()
-        self.relay, self.work = relay, work
-
-    def run(self) -> None:
-        try:
-            self.relay.done.emit(self.work(), "")
-        except (ExportError, OSError, ValueError) as exc:
-            self.relay.done.emit("", str(exc))
-        except Exception as exc:
-            traceback.print_exc()
-            self.relay.done.emit("", f"{type(exc).__name__}: {exc}")
+from gui_app.qt.tasks import TaskRunner
 
 
 class Exporter(QObject):
@@ -40,35 +24,35 @@ class Exporter(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._relay = _Relay(self)
-        self._relay.done.connect(self._done)
-
-    def _done(self, message: str, error: str) -> None:
-        if error:
-            self.failed.emit(error)
-        else:
-            self.finished.emit(message)
+        self._tasks = TaskRunner(1, self)
 
     def busy(self) -> bool:
-        return self._pool.activeThreadCount() > 0
+        return self._tasks.busy()
+
+    def _start(self, work) -> None:
+        self._tasks.submit(
+            lambda _state: work(), on_done=self.finished.emit, on_error=self.failed.emit
+        )
 
     def labels(self, labels_path: Path, out: Path, fmt: str) -> None:
         def work() -> str:
             with LabelStore(labels_path) as store:  # its own connection on this thread
                 n = export_labels(store, out, fmt)
-            return f"Exported {n} labels to {out}"
+            return self.tr("Exported {n} labels to {path}", "", n).format(n=n, path=out)
 
-        self._pool.start(_Job(self._relay, work))
+        self._start(work)
 
     def folders(self, root: Path, labels: dict[str, str], out: Path, mode: str) -> None:
         def work() -> str:
             report = export_class_folders(root, labels, out, mode)
-            skipped = f"; {len(report.skipped)} skipped" if report.skipped else ""
-            return f"Exported to {out}: {report.summary()}{skipped}"
+            summary, skipped = report.summary(), len(report.skipped)
+            if skipped:
+                text = self.tr("Exported to {folder}: {summary}; {skipped} skipped", "", skipped)
+            else:
+                text = self.tr("Exported to {folder}: {summary}")
+            return text.format(folder=out, summary=summary, skipped=skipped)
 
-        self._pool.start(_Job(self._relay, work))
+        self._start(work)
 
     def predictions(
         self, paths: list[str], vectors: np.ndarray, learner, out: Path, threshold: float
@@ -77,18 +61,22 @@ class Exporter(QObject):
             from gui_app.core.export_model import export_predictions
 
             n = export_predictions([(paths, vectors)], learner, out, threshold)
-            return f"Exported predictions of {n} images to {out}"
+            text = self.tr("Exported predictions of {n} images to {path}", "", n)
+            return text.format(n=n, path=out)
 
-        self._pool.start(_Job(self._relay, work))
+        self._start(work)
 
     def model(self, spec, learner, out: Path) -> None:
         def work() -> str:
-            from gui_app.export_command import export_model_files
+            from gui_app.core.model_files import export_model_files
 
             written = export_model_files(spec, learner, out)
-            return f"Exported the model to {out} ({', '.join(p.name for p in written)})"
+            files = ", ".join(p.name for p in written)
+            return self.tr("Exported the model to {folder} ({files})").format(
+                folder=out, files=files
+            )
 
-        self._pool.start(_Job(self._relay, work))
+        self._start(work)
 
     def shutdown(self) -> None:
-        self._pool.waitForDone()
+        self._tasks.shutdown()

@@ -13,25 +13,17 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from gui_app.core.backbones import resolve_backbone
 from gui_app.core.errors import LoupeError
-from gui_app.core.features import (
-    ExtractionProgress,
-    ExtractionReport,
-    WorkQueue,
-    extract_features,
-    partition_cached,
-    stat_files,
-)
+from gui_app.core.extraction import ExtractionCallbacks, run_extraction
+from gui_app.core.features import ExtractionReport, WorkQueue
 from gui_app.core.images import DEFAULT_MAX_PIXELS, iter_images
-from gui_app.core.store import FeatureStore
+from gui_app.qt.tasks import lower_current_thread_priority
 
 SCAN_FIRST_CHUNK = 200
 SCAN_CHUNK_SECONDS = 0.25
-CACHED_BLOCK = 2048
 
 
 @dataclass(frozen=True)
@@ -46,6 +38,7 @@ class JobRequest:
     batch_size: int = 32
     max_pixels: int = DEFAULT_MAX_PIXELS
     engine: str = "auto"
+    scheduler: str | None = None  # Dask: tcp://HOST:8786 or local[:N]; None: this process
 
 
 class FeatureWorker(QObject):
@@ -113,7 +106,12 @@ class FeatureWorker(QObject):
             self.error.emit(gen, str(exc))
         except Exception as exc:
             traceback.print_exc()
-            self.error.emit(gen, f"feature extraction failed: {type(exc).__name__}: {exc}")
+            self.error.emit(
+                gen,
+                self.tr("feature extraction failed: {error}").format(
+                    error=f"{type(exc).__name__}: {exc}"
+                ),
+            )
         finally:
             self._queue = None
             self.job_finished.emit(gen, report)
@@ -138,93 +136,45 @@ class FeatureWorker(QObject):
         self.scan_done.emit(gen, len(paths))
         return paths
 
-    def _engine(self, spec, cache_dir: Path, prefer: str, gen: int):
-        from gui_app.core.backbones import describe_device
-        from gui_app.core.engines import create_engine
-
-        key = f"{spec.id}|{prefer}"
-        if key not in self._engines:
-            self._engines.clear()  # one backbone in memory at a time
-            self._engines[key] = create_engine(
-                spec, cache_dir, prefer=prefer, log=lambda m: self.notice.emit(gen, m)
-            )
-        engine = self._engines[key]
-        self.device_ready.emit(gen, f"{describe_device()} · {engine.name}")
-        return engine
-
     def _run(self, request: JobRequest) -> ExtractionReport | None:
         gen, root = request.generation, request.root
+        lower_current_thread_priority()  # extraction must never starve the key path
         paths = self._scan(gen, root)
         if paths is None:
             return None
         spec = resolve_backbone(request.backbone, request.weights)
-        keys, unreadable = stat_files(root, paths)
-        if unreadable:
-            self.images_failed.emit(gen, dict(unreadable))
-        features_path = request.project_dir / "features.h5"
-        engine = None
-        dim = spec.feature_dim
-        if not dim:  # the model must be loaded to know its output size
-            engine = self._engine(spec, request.project_dir / "engines", request.engine, gen)
-            dim = dim or engine.feature_dim
-        with FeatureStore(features_path, spec.id, dim) as store:
-            if store.recovery_message:
-                self.notice.emit(gen, store.recovery_message)
-            cached, todo, known_bad = partition_cached(store, keys)
-            if known_bad:
-                self.images_failed.emit(gen, known_bad)
-            unreadable.update(known_bad)
-            self._emit_cached(gen, store, cached)
-            report = ExtractionReport(images=len(paths), cached=len(cached), unreadable=unreadable)
-            if not todo:
-                self.device_ready.emit(gen, "all features cached")
-                self.progress.emit(gen, _final_progress(report))
-                return report
-            queue = WorkQueue(todo)
-            self._queue = queue
-            if engine is None:
-                engine = self._engine(spec, request.project_dir / "engines", request.engine, gen)
-            if self._stopped(gen):
-                report.cancelled = True
-                return report
-            before = set(unreadable)
-
-            def on_batch(batch_paths: list[str], vectors: np.ndarray) -> None:
-                self.vectors_ready.emit(gen, batch_paths, vectors)
-                new_bad = {p: r for p, r in report.unreadable.items() if p not in before}
-                if new_bad:
-                    before.update(new_bad)
-                    self.images_failed.emit(gen, new_bad)
-
-            extract_features(
-                root,
-                queue,
-                spec,
-                store,
-                engine,
-                batch_size=request.batch_size,
-                total=len(paths),
-                report=report,
+        queue = WorkQueue()
+        self._queue = queue
+        report = run_extraction(
+            root,
+            paths,
+            request.project_dir / "features.h5",
+            request.project_dir / "engines",
+            spec,
+            engine=request.engine,
+            batch_size=request.batch_size,
+            max_pixels=request.max_pixels,
+            queue=queue,
+            engine_cache=self._engines,
+            scheduler=request.scheduler,
+            callbacks=ExtractionCallbacks(
                 progress=lambda p: self.progress.emit(gen, p),
+                cached=lambda ps, vs: self.vectors_ready.emit(gen, ps, vs),
+                extracted=lambda ps, vs: self.vectors_ready.emit(gen, ps, vs),
+                failures=lambda reasons: self.images_failed.emit(gen, reasons),
+                notice=lambda message: self.notice.emit(gen, message),
+                engine_ready=lambda name: self.device_ready.emit(gen, _device(name)),
                 should_stop=lambda: self._stopped(gen),
-                on_batch=on_batch,
-                max_pixels=request.max_pixels,
-            )
-            new_bad = {p: r for p, r in report.unreadable.items() if p not in before}
-            if new_bad:
-                self.images_failed.emit(gen, new_bad)
-            return report
-
-    def _emit_cached(self, gen: int, store: FeatureStore, cached: list) -> None:
-        for start in range(0, len(cached), CACHED_BLOCK):
-            block = cached[start : start + CACHED_BLOCK]
-            rows = [store.lookup(k) for k in block]
-            vectors = store.vectors(np.asarray(rows, np.int64))
-            self.vectors_ready.emit(gen, [k.path for k in block], vectors)
+            ),
+        )
+        if not report.cancelled and not report.engine:
+            self.device_ready.emit(gen, self.tr("all features cached"))
+        return report
 
 
-def _final_progress(report: ExtractionReport) -> ExtractionProgress:
-    done = report.cached + report.extracted + len(report.unreadable)
-    return ExtractionProgress(
-        done, report.images, report.extracted, report.cached, len(report.unreadable), 0.0, 0.0
-    )
+def _device(engine: str) -> str:
+    """The status bar's device text: ``'CPU · LiteRT int8'``."""
+    from gui_app.core.backbones import describe_device
+    from gui_app.core.engine_choice import display_name
+
+    return f"{describe_device()} · {display_name(engine)}"

@@ -153,7 +153,7 @@ class FullImageLoader(QObject):
         path = Path(path)
         file_id = _file_id(path)
         if file_id is None:
-            self.full_ready.emit(key, None, "file not found")
+            self.full_ready.emit(key, None, self.tr("file not found"))
             return
         cached = self._cache.get(file_id)
         if cached is not None:
@@ -228,4 +228,4 @@ class FullImageLoader(QObject):
 
     def _on_error(self, key: str, file_id: tuple[str, int, int], reason: str) -> None:
         if self._take(key, file_id):
-            self.full_ready.emit(key, None, reason or "unreadable image")
+            self.full_ready.emit(key, None, reason or self.tr("unreadable image"))

@@ -11,15 +11,18 @@ from __future__ import annotations
 from collections import OrderedDict
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QImageReader, QPixmap
+
+from gui_app.core.errors import LoupeError
+from gui_app.qt.tasks import TaskRunner
 
 #: Images with more pixels than this are not decoded at all (decompression bombs, scans).
 DEFAULT_MAX_PIXELS = 100_000_000
-TOO_LARGE = "too large to preview"
+TOO_LARGE = QT_TRANSLATE_NOOP("ThumbnailLoader", "too large to preview")
 
 
-class DecodeError(Exception):
+class DecodeError(LoupeError):
     """An image could not be decoded; ``str(exc)`` is a human-readable reason."""
 
 
@@ -57,7 +60,7 @@ def _fallback(path: Path, max_pixels: int, qt_reason: str) -> QImage:
         raise DecodeError(qt_reason)
     height, width = int(array.shape[0]), int(array.shape[1])
     if height == 0 or width == 0:
-        raise DecodeError("empty image")
+        raise DecodeError(ThumbnailLoader.tr("empty image"))
     if not array.flags["C_CONTIGUOUS"]:
         array = array.copy()
     view = QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888)
@@ -78,7 +81,7 @@ def decode_image(path: Path, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS
     raw = reader.size()
     if raw.isValid():
         if raw.width() * raw.height() > max_pixels:
-            raise DecodeError(TOO_LARGE)
+            raise DecodeError(QCoreApplication.translate("ThumbnailLoader", TOO_LARGE))
         # Scaled size is in stored (pre-EXIF-rotation) coordinates; the box is square.
         scaled = _fit(raw, max_side)
         if scaled != raw:
@@ -86,8 +89,9 @@ def decode_image(path: Path, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS
     image = reader.read()
     if image.isNull():
         if not path.is_file():
-            raise DecodeError("file not found")
-        image = _fallback(path, max_pixels, reader.errorString() or "unreadable image")
+            raise DecodeError(ThumbnailLoader.tr("file not found"))
+        reason = reader.errorString() or ThumbnailLoader.tr("unreadable image")
+        image = _fallback(path, max_pixels, reason)
     if image.width() > max_side or image.height() > max_side:
         image = image.scaled(
             _fit(image.size(), max_side),
@@ -107,54 +111,15 @@ def load_preview(
         return None, str(exc)
 
 
-class _Relay(QObject):
-    """Signal carrier created on the GUI thread; workers emit, loader receives queued."""
-
-    ready = Signal(str, int, QImage)
-    failed = Signal(str, int, str)
-
-
-class _State:
-    """Values the workers read (plain attributes; reads/writes are atomic under the GIL)."""
-
-    def __init__(self) -> None:
-        self.generation = 0
-        self.closed = False
+def _decode_task(path: Path, size: int, max_pixels: int, generation: int, current) -> QImage:
+    """The work of one thumbnail request (run by the task pool; checks staleness first)."""
+    if generation != current():
+        raise _Stale
+    return decode_image(path, size, max_pixels)
 
 
-class _DecodeJob(QRunnable):
-    def __init__(
-        self,
-        relay: _Relay,
-        state: _State,
-        key: str,
-        path: Path,
-        generation: int,
-        size: int,
-        max_pixels: int,
-    ) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self._relay = relay
-        self._state = state
-        self._key = key
-        self._path = path
-        self._generation = generation
-        self._size = size
-        self._max_pixels = max_pixels
-
-    def run(self) -> None:
-        if self._state.closed or self._generation != self._state.generation:
-            return  # stale: the loader already forgot this request
-        try:
-            image = decode_image(self._path, self._size, self._max_pixels)
-        except DecodeError as exc:
-            self._relay.failed.emit(self._key, self._generation, str(exc))
-            return
-        except Exception as exc:  # thread boundary: report, or the cell would wait forever
-            self._relay.failed.emit(self._key, self._generation, f"{type(exc).__name__}: {exc}")
-            return
-        self._relay.ready.emit(self._key, self._generation, image)
+class _Stale(LoupeError):
+    """A request of an older generation reached the pool: skipped without decoding."""
 
 
 class ThumbnailLoader(QObject):
@@ -190,15 +155,12 @@ class ThumbnailLoader(QObject):
         self._size = size
         self._cache_items = cache_items
         self._max_pixels = max_pixels
-        self._state = _State()
+        self._generation = 0
+        self._closed = False
         self._cache: OrderedDict[str, QImage | QPixmap] = OrderedDict()
         self._failed: OrderedDict[str, str] = OrderedDict()
         self._in_flight: dict[str, int] = {}
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(max_threads)
-        self._relay = _Relay()  # no parent: workers keep it alive via their reference
-        self._relay.ready.connect(self._on_ready, Qt.ConnectionType.QueuedConnection)
-        self._relay.failed.connect(self._on_failed, Qt.ConnectionType.QueuedConnection)
+        self._tasks = TaskRunner(max_threads, self)
 
     # ------------------------------------------------------------ properties
     def thumbnail_size(self) -> int:
@@ -207,7 +169,7 @@ class ThumbnailLoader(QObject):
 
     def generation(self) -> int:
         """The current generation; results of other generations are dropped."""
-        return self._state.generation
+        return self._generation
 
     def pending_count(self) -> int:
         """Requests queued or decoding for the current generation."""
@@ -237,17 +199,21 @@ class ThumbnailLoader(QObject):
         (as with :meth:`set_generation`).
         Higher *priority* runs first among queued requests.
         """
-        if self._state.closed or generation < self._state.generation:
+        if self._closed or generation < self._generation:
             return
-        if generation > self._state.generation:
+        if generation > self._generation:
             self.set_generation(generation)
         if key in self._cache or key in self._failed or key in self._in_flight:
             return
-        job = _DecodeJob(
-            self._relay, self._state, key, Path(path), generation, self._size, self._max_pixels
-        )
         self._in_flight[key] = generation
-        self._pool.start(job, priority)
+        self._tasks.submit(
+            lambda _state: _decode_task(
+                Path(path), self._size, self._max_pixels, generation, self.generation
+            ),
+            on_done=lambda image: self._on_ready(key, generation, image),
+            on_error=lambda reason: self._on_failed(key, generation, reason),
+            priority=priority,
+        )
 
     def set_generation(self, generation: int, *, keep_cache: bool = False) -> None:
         """Make *generation* current and drop all queued work of the previous one.
@@ -255,17 +221,17 @@ class ThumbnailLoader(QObject):
         Cached thumbnails and failures are dropped too (keys such as relative paths may now
         name other files) unless *keep_cache* is true.
         """
-        if generation == self._state.generation:
+        if generation == self._generation:
             return
-        self._state.generation = generation
+        self._generation = generation
         self.cancel_pending()
         if not keep_cache:
             self._cache.clear()
             self._failed.clear()
 
     def cancel_pending(self) -> None:
-        """Drop requests that have not started decoding (running ones still finish)."""
-        self._pool.clear()
+        """Drop requests that have not started decoding (running ones finish, unheard)."""
+        self._tasks.drop_queued()
         self._in_flight.clear()
 
     def invalidate(self, key: str) -> None:
@@ -281,10 +247,10 @@ class ThumbnailLoader(QObject):
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         """Stop accepting work, drop queued jobs and wait for running ones; True if all ended."""
-        self._state.closed = True
-        self._pool.clear()
+        self._closed = True
+        self._tasks.drop_queued()
         self._in_flight.clear()
-        return self._pool.waitForDone(timeout_ms)
+        return self._tasks.shutdown(timeout_ms)
 
     # ----------------------------------------------------------------- cache
     def pixmap(self, key: str) -> QPixmap | None:
@@ -306,13 +272,12 @@ class ThumbnailLoader(QObject):
 
     # ------------------------------------------------------- worker results
     def _accept(self, key: str, generation: int) -> bool:
-        if self._state.closed or generation != self._state.generation:
+        if self._closed or generation != self._generation:
             return False
         if self._in_flight.get(key) == generation:
             del self._in_flight[key]
         return True
 
-    @Slot(str, int, QImage)
     def _on_ready(self, key: str, generation: int, image: QImage) -> None:
         if not self._accept(key, generation):
             return
@@ -320,7 +285,6 @@ class ThumbnailLoader(QObject):
         self._remember(self._cache, key, image)
         self.thumbnail_ready.emit(key, generation, image)
 
-    @Slot(str, int, str)
     def _on_failed(self, key: str, generation: int, reason: str) -> None:
         if not self._accept(key, generation):
             return

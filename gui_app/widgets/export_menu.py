@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QWidget
 
 
-def _start_dir(controller) -> str:
-    root = getattr(controller, "root", None)
-    return str(root.parent if root is not None else Path.home())
+class ExportMenu(QObject):
+    """The translation context of File ▸ Export (``ExportMenu.tr``; never instantiated)."""
 
 
-def build_export_menu(parent: QWidget, controller) -> QMenu:
+def build_export_menu(parent: QWidget, controller, start_dir: Callable[[], str]) -> QMenu:
     """The Export submenu; its actions are enabled only while a folder is open."""
-    menu = QMenu("&Export", parent)
+    menu = QMenu(ExportMenu.tr("&Export"), parent)
 
     def labels(fmt: str) -> None:
         path, _ = QFileDialog.getSaveFileName(
             parent,
-            "Export labels",
-            str(Path(_start_dir(controller)) / f"labels.{fmt}"),
+            ExportMenu.tr("Export labels"),
+            str(Path(start_dir()) / f"labels.{fmt}"),
             f"{fmt.upper()} (*.{fmt})",
         )
         if path:
@@ -28,13 +29,22 @@ def build_export_menu(parent: QWidget, controller) -> QMenu:
 
     def folders() -> None:
         out = QFileDialog.getExistingDirectory(
-            parent, "Export images into one folder per class", _start_dir(controller)
+            parent, ExportMenu.tr("Export images into one folder per class"), start_dir()
         )
         if not out:
             return
-        modes = ["Copies", "Hard links", "Symbolic links"]
+        modes = [
+            ExportMenu.tr("Copies"),
+            ExportMenu.tr("Hard links"),
+            ExportMenu.tr("Symbolic links"),
+        ]
         mode, ok = QInputDialog.getItem(
-            parent, "Export", "Put the images there as:", modes, 0, False
+            parent,
+            ExportMenu.tr("Export"),
+            ExportMenu.tr("Put the images there as:"),
+            modes,
+            0,
+            False,
         )
         if ok:
             controller.export_folders(out, ("copy", "hardlink", "symlink")[modes.index(mode)])
@@ -42,16 +52,19 @@ def build_export_menu(parent: QWidget, controller) -> QMenu:
     def predictions() -> None:
         path, _ = QFileDialog.getSaveFileName(
             parent,
-            "Export predictions",
-            str(Path(_start_dir(controller)) / "predictions.csv"),
+            ExportMenu.tr("Export predictions"),
+            str(Path(start_dir()) / "predictions.csv"),
             "CSV (*.csv)",
         )
         if not path:
             return
         threshold, ok = QInputDialog.getDouble(
             parent,
-            "Export predictions",
-            "Write 'unknown' when the top probability is below:",
+            ExportMenu.tr("Export predictions"),
+            ExportMenu.tr(
+                "Write 'unknown' when the top probability is below:",
+                "'unknown' is the value written in the file: keep it as it is",
+            ),
             0.5,
             0.0,
             1.0,
@@ -63,20 +76,27 @@ def build_export_menu(parent: QWidget, controller) -> QMenu:
     def model() -> None:
         out = QFileDialog.getExistingDirectory(
             parent,
-            "Export the model (river pickle, portable weights, Keras, TFLite)",
-            _start_dir(controller),
+            ExportMenu.tr("Export the model (river pickle, portable weights, Keras, TFLite)"),
+            start_dir(),
         )
         if out:
             controller.export_model(out)
 
-    menu.addAction("Labels as &CSV…", lambda: labels("csv"))
-    menu.addAction("Labels as &JSON…", lambda: labels("json"))
-    menu.addAction("Images into Class &Folders…", folders)
-    menu.addAction("&Predictions (CSV)…", predictions)
-    menu.addAction("&Model…", model)
+    menu.addAction(ExportMenu.tr("Labels as &CSV…"), lambda: labels("csv"))
+    menu.addAction(ExportMenu.tr("Labels as &JSON…"), lambda: labels("json"))
+    menu.addAction(ExportMenu.tr("Images into Class &Folders…"), folders)
+    menu.addAction(ExportMenu.tr("&Predictions (CSV)…"), predictions)
+    menu.addAction(ExportMenu.tr("&Model…"), model)
+
+    def final_model() -> None:
+        out = QFileDialog.getExistingDirectory(
+            parent, ExportMenu.tr("Export the final model (Label ▸ Fit Final Model)"), start_dir()
+        )
+        if out:
+            controller.export_final_model(out)
+
+    menu.addAction(ExportMenu.tr("&Final Model…"), final_model)
     menu.aboutToShow.connect(
-        lambda: [
-            a.setEnabled(getattr(controller, "session", None) is not None) for a in menu.actions()
-        ]
+        lambda: [a.setEnabled(controller.has_project()) for a in menu.actions()]
     )
     return menu

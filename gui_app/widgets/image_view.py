@@ -9,6 +9,8 @@ do not clash with the main window's label keys; :meth:`ImageView.shortcut_rows` 
 from __future__ import annotations
 
 from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
+    QCoreApplication,
     QEvent,
     QObject,
     QPoint,
@@ -24,22 +26,54 @@ from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QSplitter, QToolButton, QWidget
 
 from gui_app.widgets.dialogs import shortcut_rows
-from gui_app.widgets.zoom_view import EMPTY_MESSAGE, ZoomView, error_message, zoom_percent
+from gui_app.widgets.pane_text import EMPTY_MESSAGE, error_message, zoom_percent
+from gui_app.widgets.zoom_view import ZoomView
 
 OVERLAY_MS = 2500  # the buttons hide after this long without mouse movement
-REFERENCE_EMPTY = "No labelled image to compare with yet"
+# English texts, shown through QCoreApplication.translate("ImageView", ...).
+REFERENCE_EMPTY = QT_TRANSLATE_NOOP("ImageView", "No labelled image to compare with yet")
 MODE_ACTIONS = (  # mode, menu text, button text, shortcut
-    ("fit", "Fit Preview to Pane", "Fit", "F"),
-    ("100", "Preview at 100 % (Actual Pixels)", "1:1", "Z"),
-    ("fill", "Fill Pane with Preview", "Fill", "Shift+F"),
+    (
+        "fit",
+        QT_TRANSLATE_NOOP("ImageView", "Fit Preview to Pane"),
+        QT_TRANSLATE_NOOP("ImageView", "Fit"),
+        "F",
+    ),
+    ("100", QT_TRANSLATE_NOOP("ImageView", "Preview at 100 % (Actual Pixels)"), "1:1", "Z"),
+    (
+        "fill",
+        QT_TRANSLATE_NOOP("ImageView", "Fill Pane with Preview"),
+        QT_TRANSLATE_NOOP("ImageView", "Fill"),
+        "Shift+F",
+    ),
 )
 MOUSE_ROWS = [
-    ("Mouse wheel (preview)", "Zoom around the pointer"),
-    ("Drag (zoomed preview)", "Pan"),
-    ("Double-click (preview)", "100 % at the pointer, again: fit"),
-    ("Arrows (preview focused, zoomed)", "Pan; otherwise the grid moves"),
-    ("Escape (preview focused)", "Back to the grid"),
+    (
+        QT_TRANSLATE_NOOP("ImageView", "Mouse wheel (preview)"),
+        QT_TRANSLATE_NOOP("ImageView", "Zoom around the pointer"),
+    ),
+    (
+        QT_TRANSLATE_NOOP("ImageView", "Drag (zoomed preview)"),
+        QT_TRANSLATE_NOOP("ImageView", "Pan"),
+    ),
+    (
+        QT_TRANSLATE_NOOP("ImageView", "Double-click (preview)"),
+        QT_TRANSLATE_NOOP("ImageView", "100 % at the pointer, again: fit"),
+    ),
+    (
+        QT_TRANSLATE_NOOP("ImageView", "Arrows (preview focused, zoomed)"),
+        QT_TRANSLATE_NOOP("ImageView", "Pan; otherwise the grid moves"),
+    ),
+    (
+        QT_TRANSLATE_NOOP("ImageView", "Escape (preview focused)"),
+        QT_TRANSLATE_NOOP("ImageView", "Back to the grid"),
+    ),
 ]
+
+
+def _text(text: str) -> str:
+    return QCoreApplication.translate("ImageView", text)
+
 
 __all__ = ["EMPTY_MESSAGE", "ImageView", "ZoomView", "error_message"]
 
@@ -64,14 +98,14 @@ class ImageView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.main = ZoomView(self)
-        self.reference = ZoomView(self, empty_message=REFERENCE_EMPTY)
-        self.reference.setAccessibleName("Nearest labelled image")
+        self.reference = ZoomView(self, empty_message=_text(REFERENCE_EMPTY))
+        self.reference.setAccessibleName(self.tr("Nearest labelled image"))
         self.reference.hide()
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(self.main)
         self.splitter.addWidget(self.reference)
         self.splitter.setChildrenCollapsible(False)
-        self.setAccessibleName("Image preview")
+        self.setAccessibleName(self.tr("Image preview"))
         self._build_actions()
         self._build_overlay()
         self.main.view_changed.connect(self.view_changed)
@@ -94,21 +128,27 @@ class ImageView(QWidget):
         return action
 
     def _build_actions(self) -> None:
-        self.a_zoom_in = self._action("Zoom In (Preview)", ["+", "="], lambda: self.zoom_by(1))
-        self.a_zoom_out = self._action("Zoom Out (Preview)", ["-"], lambda: self.zoom_by(-1))
+        self.a_zoom_in = self._action(
+            self.tr("Zoom In (Preview)"), ["+", "="], lambda: self.zoom_by(1)
+        )
+        self.a_zoom_out = self._action(
+            self.tr("Zoom Out (Preview)"), ["-"], lambda: self.zoom_by(-1)
+        )
         self.mode_group = QActionGroup(self)
         self.mode_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
         self.a_modes: dict[str, QAction] = {}
         for mode, text, short, key in MODE_ACTIONS:
-            action = self._action(text, [key], lambda _=False, m=mode: self._on_mode(m), True)
-            action.setIconText(short)
+            action = self._action(
+                _text(text), [key], lambda _=False, m=mode: self._on_mode(m), True
+            )
+            action.setIconText(_text(short))
             self.mode_group.addAction(action)
             self.a_modes[mode] = action
         self.a_modes["fit"].setChecked(True)
         self.a_compare = self._action(
-            "Compare with Nearest Labelled Image", ["C"], self.set_reference_visible, True
+            self.tr("Compare with Nearest Labelled Image"), ["C"], self.set_reference_visible, True
         )
-        self.a_compare.setIconText("Compare")
+        self.a_compare.setIconText(self.tr("Compare"))
 
     def view_actions(self) -> list[QAction]:
         """The preview's actions (for a View menu)."""
@@ -116,7 +156,7 @@ class ImageView(QWidget):
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
         """(keys, action) rows for the Keyboard Shortcuts dialog."""
-        return shortcut_rows(self.view_actions()) + MOUSE_ROWS
+        return shortcut_rows(self.view_actions()) + [(_text(k), _text(a)) for k, a in MOUSE_ROWS]
 
     def _on_mode(self, mode: str) -> None:
         self.set_mode(mode)
@@ -133,10 +173,10 @@ class ImageView(QWidget):
             for action in self.view_actions():
                 menu.addAction(action)
         else:
-            menu.addAction("Zoom In", lambda: pane.zoom_by(1))
-            menu.addAction("Zoom Out", lambda: pane.zoom_by(-1))
+            menu.addAction(self.tr("Zoom In"), lambda: pane.zoom_by(1))
+            menu.addAction(self.tr("Zoom Out"), lambda: pane.zoom_by(-1))
             for mode, text, _short, _key in MODE_ACTIONS:
-                menu.addAction(text, lambda m=mode: pane.set_mode(m))
+                menu.addAction(_text(text), lambda m=mode: pane.set_mode(m))
             menu.addSeparator()
             menu.addAction(self.a_compare)
         menu.exec(pane.mapToGlobal(pos))
@@ -161,7 +201,7 @@ class ImageView(QWidget):
         row.setContentsMargins(3, 3, 3, 3)
         row.setSpacing(2)
         self.zoom_label = QLabel(zoom_percent(1.0), self.overlay)
-        self.zoom_label.setToolTip("Zoom: device pixels per image pixel")
+        self.zoom_label.setToolTip(self.tr("Zoom: device pixels per image pixel"))
         row.addWidget(self.zoom_label)
         for action in (*self.a_modes.values(), self.a_compare):
             button = QToolButton(self.overlay)

@@ -66,11 +66,20 @@ def local_time(seconds: float) -> str:
 def series_summary(series: AccuracySeries, window_size: int, interval: bool = True) -> str:
     """``'84.2 % of 412 (95 %: 80.1–87.6 %), last 50: 90.0 %'`` or ``'no scored labels'``."""
     if not series.total:
-        return "no scored labels yet"
-    low, high = percent(float(series.lower[-1])), percent(float(series.upper[-1]))
-    band = f" (95 %: {low}–{high})" if interval else ""
-    last = f"last {min(window_size, series.total)}: {percent(float(series.window[-1]))}"
-    return f"{percent(series.accuracy)} of {series.total}{band}, {last}"
+        return AccuracyChart.tr("no scored labels yet")
+    values = dict(
+        pct=percent(series.accuracy),
+        total=series.total,
+        low=percent(float(series.lower[-1])),
+        high=percent(float(series.upper[-1])),
+        window=min(window_size, series.total),
+        last=percent(float(series.window[-1])),
+    )
+    if interval:
+        text = AccuracyChart.tr("{pct} of {total} (95 %: {low}–{high}), last {window}: {last}")
+    else:
+        text = AccuracyChart.tr("{pct} of {total}, last {window}: {last}")
+    return text.format(**values)
 
 
 class Chart(pg.PlotWidget):
@@ -114,18 +123,20 @@ class AccuracyChart(Chart):
     def __init__(self, theme: ChartTheme = LIGHT, parent: QWidget | None = None) -> None:
         super().__init__(theme, parent)
         plot = self.plot_item
-        plot.setLabel("bottom", "labels scored (predict-then-learn)", color=theme.foreground)
-        plot.setLabel("left", "accuracy", color=theme.foreground)
+        plot.setLabel(
+            "bottom", self.tr("labels scored (predict-then-learn)"), color=theme.foreground
+        )
+        plot.setLabel("left", self.tr("accuracy"), color=theme.foreground)
         plot.showGrid(x=True, y=True, alpha=0.25)
         plot.setYRange(0.0, 1.0, padding=0.02)
         plot.enableAutoRange(axis="y", enable=False)
         plot.enableAutoRange(axis="x", enable=True)  # applied at paint time, not per update
         self.legend = plot.addLegend(offset=(-10, -10), labelTextColor=theme.foreground)
         # The band is one filled polygon (FillBetweenItem rebuilds paths far too slowly).
-        self.band_item = plot.plot(name="95 % interval", fillLevel="enclosed")
-        self.cumulative_item = plot.plot(name="cumulative")
-        self.window_item = plot.plot(name="moving window")
-        self.audit_item = plot.plot(name="audits (cumulative)")
+        self.band_item = plot.plot(name=self.tr("95 % interval"), fillLevel="enclosed")
+        self.cumulative_item = plot.plot(name=self.tr("cumulative"))
+        self.window_item = plot.plot(name=self.tr("moving window"))
+        self.audit_item = plot.plot(name=self.tr("audits (cumulative)"))
         for item in self.curves():
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
@@ -158,15 +169,19 @@ class AccuracyChart(Chart):
         self.cumulative_item.setData(series.x, series.cumulative)
         self.window_item.setData(series.x, series.window)
         if window != self._window and (label := self.legend.getLabel(self.window_item)):
-            label.setText(f"last {window}", color=self.theme.foreground)
+            label.setText(self.tr("last {n}").format(n=window), color=self.theme.foreground)
             self._window = window
         shown = audits is not None and audits.total > 0
         self.audit_item.setVisible(shown)
         self.audit_item.setData(audits.x, audits.cumulative) if shown else self.audit_item.clear()
-        name = "All classes" if series.name == "overall" else series.name
-        title = f"{name}: {series_summary(series, window, interval=False)}"
+        name = self.tr("All classes") if series.name == "overall" else series.name
+        summary = series_summary(series, window, interval=False)
+        title = self.tr("{name}: {summary}").format(name=name, summary=summary)
         if shown:
-            title += f" · audits {percent(audits.accuracy)} of {audits.total}"
+            n = audits.total
+            title += " · " + self.tr("audits {pct} of {n}", "", n).format(
+                pct=percent(audits.accuracy), n=n
+            )
         self.set_title(title)
 
 
@@ -176,8 +191,10 @@ class ClassCurvesChart(Chart):
     def __init__(self, theme: ChartTheme = LIGHT, parent: QWidget | None = None) -> None:
         super().__init__(theme, parent)
         plot = self.plot_item
-        plot.setLabel("bottom", "labels scored (predict-then-learn)", color=theme.foreground)
-        plot.setLabel("left", "accuracy of the class's labels", color=theme.foreground)
+        plot.setLabel(
+            "bottom", self.tr("labels scored (predict-then-learn)"), color=theme.foreground
+        )
+        plot.setLabel("left", self.tr("accuracy of the class's labels"), color=theme.foreground)
         plot.showGrid(x=True, y=True, alpha=0.25)
         plot.setYRange(0.0, 1.0, padding=0.02)
         self.legend = plot.addLegend(offset=(-10, -10), labelTextColor=theme.foreground)
@@ -198,7 +215,7 @@ class ClassCurvesChart(Chart):
                 )
                 self.items[series.name] = item
         self.plot_item.setXRange(0, max(1, len(view.scored.x)), padding=0.02)
-        self.set_title("Cumulative accuracy per class (labels given, not audits)")
+        self.set_title(self.tr("Cumulative accuracy per class (labels given, not audits)"))
 
 
 class PaceChart(Chart):
@@ -207,8 +224,8 @@ class PaceChart(Chart):
     def __init__(self, theme: ChartTheme = LIGHT, parent: QWidget | None = None) -> None:
         super().__init__(theme, parent)
         plot = self.plot_item
-        plot.setLabel("left", "labels per hour", color=theme.foreground)
-        plot.setLabel("bottom", "working session", color=theme.foreground)
+        plot.setLabel("left", self.tr("labels per hour"), color=theme.foreground)
+        plot.setLabel("bottom", self.tr("working session"), color=theme.foreground)
         plot.showGrid(x=False, y=True, alpha=0.25)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=theme.overall)
         plot.addItem(self.bars)
@@ -230,15 +247,22 @@ class PaceChart(Chart):
 def pace_summary(sessions: tuple[PaceSession, ...]) -> str:
     """``'412 labels in 3 sessions · 310 /h · this session 405 /h, 8.7 s per label'``."""
     if not sessions:
-        return "no labels yet"
+        return PaceChart.tr("no labels yet")
     labels = sum(s.labels for s in sessions)
     hours = sum(s.duration for s in sessions) / 3600
-    text = f"{labels} labels in {len(sessions)} session{'s' if len(sessions) != 1 else ''}"
+    n = len(sessions)
+    text = (
+        PaceChart.tr("{labels} labels in {n} session", "", n)
+        if n == 1
+        else PaceChart.tr("{labels} labels in {n} sessions", "", n)
+    ).format(labels=labels, n=n)
     if hours > 0 and labels:
-        text += f" · {labels / hours:.0f} /h"
+        text += " · " + PaceChart.tr("{rate} /h").format(rate=f"{labels / hours:.0f}")
     last = sessions[-1]
     if last.labels_per_hour is not None:
-        text += f" · last session {last.labels_per_hour:.0f} /h"
+        rate = f"{last.labels_per_hour:.0f}"
+        text += " · " + PaceChart.tr("last session {rate} /h").format(rate=rate)
     if last.seconds_per_label is not None:
-        text += f", {last.seconds_per_label:.1f} s per label"
+        seconds = f"{last.seconds_per_label:.1f}"
+        text += ", " + PaceChart.tr("{seconds} s per label").format(seconds=seconds)
     return text

@@ -10,6 +10,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QWidget
 
+from gui_app.qt.i18n import plural
 from gui_app.qt.viewstate import InsightView
 from gui_app.widgets.insight_charts import LIGHT, Chart, ChartTheme, short_name
 
@@ -87,8 +88,8 @@ class ConfusionChart(Chart):
     def __init__(self, theme: ChartTheme = LIGHT, parent: QWidget | None = None) -> None:
         super().__init__(theme, parent)
         plot = self.plot_item
-        plot.setLabel("left", "label given", color=theme.foreground)
-        plot.setLabel("bottom", "suggested before learning", color=theme.foreground)
+        plot.setLabel("left", self.tr("label given"), color=theme.foreground)
+        plot.setLabel("bottom", self.tr("suggested before learning"), color=theme.foreground)
         plot.invertY(True)
         self.image = _CellImage(self)
         cmap = pg.ColorMap([0.0, 1.0], [QColor(theme.background), QColor(theme.heat)])
@@ -106,10 +107,12 @@ class ConfusionChart(Chart):
 
     def cell_text(self, row: int, col: int) -> str:
         n = int(self.counts[row, col])
-        return (
-            f"label {self.classes[row]}, suggested {self.classes[col]}: "
-            f"{n} image{'s' if n != 1 else ''} (click to show them)"
-        )
+        return plural(
+            n,
+            self.tr("label {label}, suggested {suggested}: {n} image (click to show them)", "", n),
+            self.tr("label {label}, suggested {suggested}: {n} images (click to show them)", "", n),
+            grouped=False,
+        ).format(label=self.classes[row], suggested=self.classes[col])
 
     def show_matrix(self, classes: tuple[str, ...], counts: np.ndarray) -> None:
         n = len(classes)
@@ -142,8 +145,11 @@ class ConfusionChart(Chart):
             ],
             QRectF(0, 0, side, side),
         )
+        total = int(counts.sum())
         self.set_title(
-            f"Confusion of {int(counts.sum())} scored labels (click a cell for its images)"
+            self.tr(
+                "Confusion of {n} scored labels (click a cell for its images)", "", total
+            ).format(n=total)
         )
 
 
@@ -154,7 +160,7 @@ class CountsChart(Chart):
         super().__init__(theme, parent)
         plot = self.plot_item
         plot.invertY(True)
-        plot.setLabel("bottom", "images", color=theme.foreground)
+        plot.setLabel("bottom", self.tr("images"), color=theme.foreground)
         plot.showGrid(x=True, y=False, alpha=0.25)
         self.labelled_bars = pg.BarGraphItem(x0=[], y=[], height=0.38, width=[])
         self.predicted_bars = pg.BarGraphItem(x0=[], y=[], height=0.38, width=[])
@@ -192,10 +198,15 @@ class CountsChart(Chart):
         self.numbers.set_items(items, QRectF(0, -0.6, top * 1.15, max(n, 1) + 0.2))
         self.plot_item.setXRange(0, top * 1.15, padding=0)
         self.plot_item.setYRange(-0.6, max(n, 1) - 0.4, padding=0)
-        unl = (
-            "no predictions yet" if view.predicted is None else f"{int(predicted.sum())} predicted"
-        )
-        self.set_title(
-            f"Labelled ({int(view.labelled.sum())}, solid) and top prediction of the "
-            f"unlabelled images ({unl}, pale)"
-        )
+        labelled = int(view.labelled.sum())
+        if view.predicted is None:
+            title = self.tr(
+                "Labelled ({labelled}, solid) and top prediction of the unlabelled images "
+                "(no predictions yet, pale)"
+            )
+        else:
+            title = self.tr(
+                "Labelled ({labelled}, solid) and top prediction of the unlabelled images "
+                "({predicted} predicted, pale)"
+            )
+        self.set_title(title.format(labelled=labelled, predicted=int(predicted.sum())))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters as pg_exporters
+from PySide6.QtCore import QObject
 
 from gui_app.qt.viewstate import AccuracySeries, InsightView
 from gui_app.widgets.insight_charts import (
@@ -43,6 +44,13 @@ TABLES = {
     "pace": "working sessions: span, labels, labels per hour, seconds per label",
 }
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class InsightExport(QObject):
+    """The translation context of export errors (``InsightExport.tr``; never instantiated).
+
+    File names, CSV headers and values and the report captions stay English: they are data.
+    """
 
 
 def csv_cell(text: str) -> str:
@@ -113,7 +121,9 @@ def write_figures(
 
             def export(tmp: Path, image=image) -> None:
                 if not image.save(str(tmp), "PNG"):
-                    raise OSError(f"cannot write the image {tmp}")
+                    raise OSError(
+                        InsightExport.tr("cannot write the image {path}").format(path=tmp)
+                    )
 
             written.append(_replace(folder / f"{name}.png", export))
         finally:

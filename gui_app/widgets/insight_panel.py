@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -39,8 +39,15 @@ from gui_app.widgets.insight_charts import (
 from gui_app.widgets.insight_counts import ConfusionChart, CountsChart
 from gui_app.widgets.insight_export import write_figures, write_tables
 
-ALL_CLASSES = "All classes"
-EMPTY_TEXT = "Label images to see how the model learns: its accuracy appears once it predicts."
+ALL_CLASSES = QT_TRANSLATE_NOOP("InsightPanel", "All classes")
+EMPTY_TEXT = QT_TRANSLATE_NOOP(
+    "InsightPanel",
+    "Label images to see how the model learns: its accuracy appears once it predicts.",
+)
+
+
+def _text(text: str) -> str:
+    return QCoreApplication.translate("InsightPanel", text)
 
 
 class InsightPanel(QWidget):
@@ -57,20 +64,20 @@ class InsightPanel(QWidget):
         self._export_folder = str(Path.home())
         theme = palette_theme(self)
 
-        self.summary = QLabel(EMPTY_TEXT)
+        self.summary = QLabel(_text(EMPTY_TEXT))
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
 
         self.class_choice = QComboBox()
-        self.class_choice.setAccessibleName("Accuracy of")
-        self.class_choice.addItem(ALL_CLASSES)
+        self.class_choice.setAccessibleName(self.tr("Accuracy of"))
+        self.class_choice.addItem(_text(ALL_CLASSES))
         self.class_choice.currentIndexChanged.connect(self._draw_accuracy)
         self.accuracy = AccuracyChart(theme)
         accuracy_tab = QWidget()
         column = QVBoxLayout(accuracy_tab)
         column.setContentsMargins(0, 4, 0, 0)
         choice_row = QHBoxLayout()
-        choice_row.addWidget(QLabel("Accuracy of"))
+        choice_row.addWidget(QLabel(self.tr("Accuracy of")))
         choice_row.addWidget(self.class_choice, 1)
         column.addLayout(choice_row)
         column.addWidget(self.accuracy, 1)
@@ -81,17 +88,19 @@ class InsightPanel(QWidget):
         self.pace = PaceChart(theme)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(accuracy_tab, "Accuracy")
-        self.tabs.addTab(self.confusion, "Confusion")
-        self.tabs.addTab(self.counts, "Classes")
-        self.tabs.addTab(self.pace, "Pace")
+        self.tabs.addTab(accuracy_tab, self.tr("Accuracy"))
+        self.tabs.addTab(self.confusion, self.tr("Confusion"))
+        self.tabs.addTab(self.counts, self.tr("Classes"))
+        self.tabs.addTab(self.pace, self.tr("Pace"))
         self.tabs.currentChanged.connect(self._draw_tab)
 
-        self.export_png_button = QPushButton("Export PNG…")
-        self.export_png_button.setToolTip("Save every figure as a PNG image in a folder")
+        self.export_png_button = QPushButton(self.tr("Export PNG…"))
+        self.export_png_button.setToolTip(self.tr("Save every figure as a PNG image in a folder"))
         self.export_png_button.clicked.connect(lambda: self._ask_and_export("png"))
-        self.export_csv_button = QPushButton("Export CSV…")
-        self.export_csv_button.setToolTip("Save the data of every figure as CSV files in a folder")
+        self.export_csv_button = QPushButton(self.tr("Export CSV…"))
+        self.export_csv_button.setToolTip(
+            self.tr("Save the data of every figure as CSV files in a folder")
+        )
         self.export_csv_button.clicked.connect(lambda: self._ask_and_export("csv"))
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -120,7 +129,7 @@ class InsightPanel(QWidget):
         self._drawn.clear()
         self._set_enabled(view is not None)
         if view is None:
-            self.summary.setText(EMPTY_TEXT)
+            self.summary.setText(_text(EMPTY_TEXT))
         elif self.isVisible():
             self._refresh()
 
@@ -145,25 +154,33 @@ class InsightPanel(QWidget):
             widget.setEnabled(enabled)
 
     def _sync_class_choice(self, view: InsightView) -> None:
-        wanted = [ALL_CLASSES, *view.classes]
+        wanted = [_text(ALL_CLASSES), *view.classes]
         current = [self.class_choice.itemText(i) for i in range(self.class_choice.count())]
         if wanted == current:
             return
         chosen = self.class_choice.currentText()
+        kept = (
+            wanted.index(chosen, 1)
+            if self.class_choice.currentIndex() > 0 and chosen in wanted[1:]
+            else 0
+        )
         self.class_choice.blockSignals(True)
         self.class_choice.clear()
         self.class_choice.addItems(wanted)
-        self.class_choice.setCurrentIndex(wanted.index(chosen) if chosen in wanted else 0)
+        self.class_choice.setCurrentIndex(kept)
         self.class_choice.blockSignals(False)
 
-    @staticmethod
-    def _summary_text(view: InsightView) -> str:
+    def _summary_text(self, view: InsightView) -> str:
         if not view.overall.total and not view.audits.total:
-            text = "No label scored yet: the model needs two classes before it suggests."
+            text = self.tr("No label scored yet: the model needs two classes before it suggests.")
         else:
-            text = f"Accuracy {series_summary(view.overall, view.window_size)}"
+            summary = series_summary(view.overall, view.window_size)
+            text = self.tr("Accuracy {summary}").format(summary=summary)
             if view.audits.total:
-                text += f" · audits {percent(view.audits.accuracy)} of {view.audits.total}"
+                n = view.audits.total
+                text += " · " + self.tr("audits {pct} of {n}", "", n).format(
+                    pct=percent(view.audits.accuracy), n=n
+                )
         return f"{text}\n{pace_summary(view.sessions)}"
 
     # -- drawing ----------------------------------------------------------------------------
@@ -187,7 +204,7 @@ class InsightPanel(QWidget):
         if view is None:
             return
         name = self.class_choice.currentText()
-        series = view.class_series(name) if name != ALL_CLASSES else None
+        series = view.class_series(name) if self.class_choice.currentIndex() > 0 else None
         if series is None:
             color = self.accuracy.theme.overall
             self.accuracy.show_series(view.overall, view.audits, color, view.window_size)
@@ -217,7 +234,10 @@ class InsightPanel(QWidget):
         return written
 
     def _ask_and_export(self, kind: str) -> None:
-        title = "Export the figures (PNG) to" if kind == "png" else "Export the data (CSV) to"
+        if kind == "png":
+            title = self.tr("Export the figures (PNG) to")
+        else:
+            title = self.tr("Export the data (CSV) to")
         folder = QFileDialog.getExistingDirectory(self, title, self._export_folder)
         if not folder:
             return
@@ -226,4 +246,8 @@ class InsightPanel(QWidget):
             (self.export_png if kind == "png" else self.export_csv)(folder)
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            QMessageBox.warning(self, "Export failed", f"Cannot export to {folder}: {reason}")
+            QMessageBox.warning(
+                self,
+                self.tr("Export failed"),
+                self.tr("Cannot export to {folder}: {reason}").format(folder=folder, reason=reason),
+            )

@@ -8,52 +8,56 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QEvent, QModelIndex, QPoint, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPalette
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QEvent, QPoint, QRect, Qt, Signal
+from PySide6.QtGui import QAction, QFont, QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QColorDialog,
     QFrame,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QMessageBox,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from gui_app.qt.viewstate import ClassRow, format_count, plural
+from gui_app.qt.i18n import plural
+from gui_app.qt.viewstate import ClassRow
+from gui_app.widgets.class_dialogs import ask_colour, ask_new_name, confirm_delete, confirm_merge
+from gui_app.widgets.class_row_delegate import ROW_ROLE, ClassRowDelegate
 
-ROW_ROLE = Qt.ItemDataRole.UserRole + 1
-PLACEHOLDER = "New class… (type a name, Enter)"
+PLACEHOLDER = QT_TRANSLATE_NOOP("LabelPanel", "New class… (type a name, Enter)")
 
 
-def accuracy_text(value: float | None, n: int) -> str:
-    """``'Last 50 suggestions: 86 % correct (43/50)'`` or ``'No suggestions yet'``."""
+def accuracy_text(value: float | None, n: int, audit: float | None = None, audit_n: int = 0) -> str:
+    """``'Last 50 suggestions: 86 % correct (43/50), all picks · audits: 80 % of 10'``.
+
+    Every label given one at a time counts (predict-then-learn); Next's audits, a random and
+    confident sample, are an unbiased estimate and are shown apart when there are any.
+    """
     if value is None or n <= 0:
-        return "No suggestions yet"
-    correct = round(value * n)
-    noun = "suggestion" if n == 1 else "suggestions"
-    return f"Last {n} {noun}: {round(value * 100)} % correct ({correct}/{n})"
+        return LabelPanel.tr("No suggestions yet")
+    text = plural(
+        n,
+        LabelPanel.tr("Last {n} suggestion: {pct} % correct ({correct}/{n}), all picks", "", n),
+        LabelPanel.tr("Last {n} suggestions: {pct} % correct ({correct}/{n}), all picks", "", n),
+    ).format(pct=round(value * 100), correct=round(value * n))
+    if audit is not None and audit_n > 0:
+        audits = LabelPanel.tr("audits: {pct} % of {n}", "", audit_n)
+        text += " · " + audits.format(pct=round(audit * 100), n=audit_n)
+    return text
 
 
-def _confirm(parent: QWidget, title: str, text: str) -> bool:
-    answer = QMessageBox.question(
-        parent,
-        title,
-        text,
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-        QMessageBox.StandardButton.Cancel,
-    )
-    return answer == QMessageBox.StandardButton.Yes
+ACCURACY_TIP = QT_TRANSLATE_NOOP(
+    "LabelPanel",
+    "How often the model's top suggestion was the label you then gave, measured before it "
+    "learned from it. It counts every label given one at a time, whatever showed the image "
+    "(Next's uncertain picks make it look lower). Audits (Next in Audit mode, and a share of "
+    "Teach picks) are a random and confident sample: their figure is the honest one.",
+)
 
 
 class ClassNameEdit(QLineEdit):
@@ -83,73 +87,6 @@ class ClassNameEdit(QLineEdit):
         super().keyPressEvent(event)
 
 
-class ClassRowDelegate(QStyledItemDelegate):
-    """One class row: colour swatch, shortcut badge, elided name, right-aligned count."""
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
-        fm = option.fontMetrics
-        return QSize(fm.averageCharWidth() * 20, round(fm.height() * 1.7))
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        row: ClassRow | None = index.data(ROW_ROLE)
-        if row is None:
-            return
-        pal = option.palette
-        fm: QFontMetrics = option.fontMetrics
-        r = QRect(option.rect)
-        pad = max(2, fm.height() // 3)
-        painter.save()
-        try:
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-            selected = bool(option.state & QStyle.StateFlag.State_Selected)
-            hover = bool(option.state & QStyle.StateFlag.State_MouseOver)
-            text_color = pal.color(QPalette.ColorRole.Text)
-            if selected or hover:
-                fill = pal.color(QPalette.ColorRole.Highlight)
-                fill.setAlphaF(0.25 if selected else 0.10)
-                painter.fillRect(r, fill)
-            x = r.left() + pad
-            # Swatch.
-            side = fm.height() * 0.9
-            swatch = QRectF(x, r.center().y() - side / 2 + 0.5, side, side)
-            color = QColor(row.color)
-            painter.setPen(QColor(0, 0, 0, 60))
-            painter.setBrush(color if color.isValid() else pal.color(QPalette.ColorRole.Mid))
-            painter.drawRoundedRect(swatch, side / 4, side / 4)
-            x += round(side) + pad
-            # Shortcut badge.
-            badge_w = fm.horizontalAdvance("9") + pad * 2
-            badge = QRectF(x, r.center().y() - fm.height() / 2 + 0.5, badge_w, fm.height())
-            if row.shortcut is not None:
-                outline = pal.color(QPalette.ColorRole.PlaceholderText)
-                painter.setPen(outline)
-                painter.setBrush(Qt.BrushStyle.NoBrush)
-                corner = fm.height() / 5
-                painter.drawRoundedRect(badge.adjusted(0.5, 0.5, -0.5, -0.5), corner, corner)
-                painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, str(row.shortcut))
-            x += round(badge_w) + pad
-            # Count (right) and name (elided, plain text).
-            count_text = format_count(row.count)
-            count_w = fm.horizontalAdvance(count_text)
-            count_rect = QRect(r.right() - pad - count_w, r.top(), count_w, r.height())
-            painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
-            right = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
-            painter.drawText(count_rect, right, count_text)
-            name_rect = QRect(x, r.top(), max(0, count_rect.left() - pad - x), r.height())
-            font = QFont(option.font)
-            font.setBold(selected)
-            painter.setFont(font)
-            painter.setPen(text_color)
-            elided = QFontMetrics(font).elidedText(
-                row.name, Qt.TextElideMode.ElideRight, name_rect.width()
-            )
-            painter.drawText(
-                name_rect, Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextSingleLine, elided
-            )
-        finally:
-            painter.restore()
-
-
 class LabelPanel(QWidget):
     """Classes list, new-class field, live accuracy and the action buttons.
 
@@ -166,6 +103,8 @@ class LabelPanel(QWidget):
     merge_requested = Signal(str, str)
     recolor_requested = Signal(str, str)
     delete_requested = Signal(str)
+    split_requested = Signal(str)  # start a new class from the selected images of this one
+    accept_requested = Signal(str)  # accept the predictions of this class above a threshold
     confirm_clicked = Signal()
     skip_clicked = Signal()
     remove_clicked = Signal()
@@ -182,7 +121,7 @@ class LabelPanel(QWidget):
         layout.setContentsMargins(gap, gap, gap, gap)
         layout.setSpacing(gap)
 
-        self.title = QLabel("Classes")
+        self.title = QLabel(self.tr("Classes"))
         self.title.setTextFormat(Qt.TextFormat.PlainText)
         title_font = QFont(self.font())
         title_font.setBold(True)
@@ -198,16 +137,18 @@ class LabelPanel(QWidget):
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._on_context_menu)
         self.list.itemClicked.connect(self._on_item_clicked)
-        self.list.setAccessibleName("Classes")
+        self.list.setAccessibleName(self.tr("Classes"))
         layout.addWidget(self.list, 1)
 
         self.new_class = ClassNameEdit()
-        self.new_class.setPlaceholderText(PLACEHOLDER)
+        self.new_class.setPlaceholderText(QCoreApplication.translate("LabelPanel", PLACEHOLDER))
         self.new_class.setClearButtonEnabled(True)
-        self.new_class.setAccessibleName("New class name")
+        self.new_class.setAccessibleName(self.tr("New class name"))
         self.new_class.setToolTip(
-            "Type a class name and press Enter to label the current image "
-            "with it (Ctrl+N). Escape returns to the grid."
+            self.tr(
+                "Type a class name and press Enter to label the current image "
+                "with it (Ctrl+N). Escape returns to the grid."
+            )
         )
         self.new_class.returnPressed.connect(self._on_new_class)
         self.new_class.escape_pressed.connect(self.focus_grid_requested)
@@ -220,12 +161,16 @@ class LabelPanel(QWidget):
         box.setSpacing(0)
         self.accuracy_label = QLabel(accuracy_text(None, 0))
         self.accuracy_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.accuracy_label.setWordWrap(True)
         self.accuracy_label.setToolTip(
-            "How often the top suggestion matched your label, measured before each update "
-            "(predict, then learn)."
+            self.tr(
+                "How often the top suggestion matched your label, measured before each update "
+                "(predict, then learn)."
+            )
         )
-        self.labeled_label = QLabel(f"{plural(0, 'image')} labeled")
+        self.labeled_label = QLabel(self._labeled_text(0))
         self.labeled_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.labeled_label.setWordWrap(True)
         self.labeled_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         box.addWidget(self.accuracy_label)
         box.addWidget(self.labeled_label)
@@ -237,19 +182,29 @@ class LabelPanel(QWidget):
         for key, text, tip, signal in (
             (
                 "confirm",
-                "Confirm",
-                "Label with the top suggestion (Enter / Space)",
+                self.tr("Confirm"),
+                self.tr("Label with the top suggestion (Enter / Space)"),
                 self.confirm_clicked,
             ),
-            ("skip", "Skip", "Go to the next image without labeling (S)", self.skip_clicked),
+            (
+                "skip",
+                self.tr("Skip"),
+                self.tr("Go to the next image without labeling (S)"),
+                self.skip_clicked,
+            ),
             (
                 "remove",
-                "Remove",
-                "Remove the label of this image (⌫ Backspace)",
+                self.tr("Remove"),
+                self.tr("Remove the label of this image (⌫ Backspace)"),
                 self.remove_clicked,
             ),
-            ("undo", "Undo", "Undo the last label action (Ctrl+Z)", self.undo_clicked),
-            ("redo", "Redo", "Redo (Ctrl+Shift+Z / Ctrl+Y)", self.redo_clicked),
+            (
+                "undo",
+                self.tr("Undo"),
+                self.tr("Undo the last label action (Ctrl+Z)"),
+                self.undo_clicked,
+            ),
+            ("redo", self.tr("Redo"), self.tr("Redo (Ctrl+Shift+Z / Ctrl+Y)"), self.redo_clicked),
         ):
             button = QToolButton()
             button.setText(text)
@@ -279,16 +234,22 @@ class LabelPanel(QWidget):
             item = QListWidgetItem()
             self._fill_item(item, row)
             self.list.addItem(item)
-        self.title.setText(f"Classes ({len(self._rows)})" if self._rows else "Classes")
+        n = len(self._rows)
+        self.title.setText(self.tr("Classes ({n})").format(n=n) if n else self.tr("Classes"))
         self._select_current()
 
     @staticmethod
     def _fill_item(item: QListWidgetItem, row: ClassRow) -> None:
         item.setData(ROW_ROLE, row)
         # QToolTip guesses rich text, so the plain name is escaped into markup.
-        tip = f"{row.name} — {plural(row.count, 'image')}"
+        count = plural(
+            row.count,
+            LabelPanel.tr("{n} image", "", row.count),
+            LabelPanel.tr("{n} images", "", row.count),
+        )
+        tip = f"{row.name} — {count}"
         if row.shortcut is not None:
-            tip += f" — press {row.shortcut}"
+            tip += " — " + LabelPanel.tr("press {key}").format(key=row.shortcut)
         item.setToolTip("<p style='white-space:pre'>" + html.escape(tip) + "</p>")
         item.setData(Qt.ItemDataRole.AccessibleTextRole, tip)
 
@@ -297,12 +258,18 @@ class LabelPanel(QWidget):
         self._current_label = name
         self._select_current()
 
-    def set_accuracy(self, value: float | None, n: int) -> None:
-        """Live honesty box: accuracy of the last *n* suggestions."""
-        self.accuracy_label.setText(accuracy_text(value, n))
+    def set_accuracy(
+        self, value: float | None, n: int, audit: float | None = None, audit_n: int = 0
+    ) -> None:
+        """Live honesty box: accuracy of the last *n* suggestions, audits apart."""
+        self.accuracy_label.setText(accuracy_text(value, n, audit, audit_n))
+        self.accuracy_label.setToolTip(QCoreApplication.translate("LabelPanel", ACCURACY_TIP))
 
     def set_labeled_count(self, n: int) -> None:
-        self.labeled_label.setText(f"{plural(n, 'image')} labeled")
+        self.labeled_label.setText(self._labeled_text(n))
+
+    def _labeled_text(self, n: int) -> str:
+        return plural(n, self.tr("{n} image labeled", "", n), self.tr("{n} images labeled", "", n))
 
     def set_undo_state(self, can_undo: bool, can_redo: bool) -> None:
         self.buttons["undo"].setEnabled(can_undo)
@@ -364,54 +331,51 @@ class LabelPanel(QWidget):
     def context_menu(self, name: str) -> QMenu:
         """Build the menu for class *name*: Rename…, Merge into ▸, Recolour…, Delete…."""
         menu = QMenu(self)
-        rename = QAction("Rename…", menu)
+        rename = QAction(self.tr("Rename…"), menu)
         rename.triggered.connect(lambda: self._rename(name))
         menu.addAction(rename)
-        merge = menu.addMenu("Merge into")
+        merge = menu.addMenu(self.tr("Merge into"))
         others = [r.name for r in self._rows if r.name != name]
         for other in others:
             action = QAction(other, merge)  # QAction text is never rich text
             action.triggered.connect(lambda _=False, t=other: self._merge(name, t))
             merge.addAction(action)
         merge.setEnabled(bool(others))
-        recolor = QAction("Recolour…", menu)
+        recolor = QAction(self.tr("Recolour…"), menu)
         recolor.triggered.connect(lambda: self._recolor(name))
         menu.addAction(recolor)
+        split = QAction(self.tr("Split Off the Selected Images…"), menu)
+        split.setToolTip(
+            self.tr("A new class from the selected images; similar ones are offered too")
+        )
+        split.triggered.connect(lambda: self.split_requested.emit(name))
+        menu.addAction(split)
+        accept = QAction(self.tr("Accept Predictions Above a Threshold…"), menu)
+        accept.triggered.connect(lambda: self.accept_requested.emit(name))
+        menu.addAction(accept)
         menu.addSeparator()
-        delete = QAction("Delete…", menu)
+        delete = QAction(self.tr("Delete…"), menu)
         delete.triggered.connect(lambda: self._delete(name))
         menu.addAction(delete)
         return menu
 
     def _rename(self, old: str) -> None:
-        new, ok = QInputDialog.getText(
-            self, "Rename class", "New name:", QLineEdit.EchoMode.Normal, old
-        )
-        new = (new or "").strip()
-        if ok and new and new != old:
+        new = ask_new_name(self, old)
+        if new is not None:
             self.rename_requested.emit(old, new)
 
     def _merge(self, source: str, target: str) -> None:
         row = self._row(source)
-        count = row.count if row else 0
-        text = (
-            "Merge these classes?\n\n"
-            f"All {plural(count, 'image')} labeled “{source}” will be labeled “{target}”, "
-            f"and “{source}” will be removed."
-        )
-        if _confirm(self, "Merge classes", text):
+        if confirm_merge(self, source, target, row.count if row else 0):
             self.merge_requested.emit(source, target)
 
     def _recolor(self, name: str) -> None:
         row = self._row(name)
-        initial = QColor(row.color) if row else QColor()
-        color = QColorDialog.getColor(initial, self, "Class colour")
-        if color.isValid():
-            self.recolor_requested.emit(name, color.name())
+        color = ask_colour(self, row.color if row else "")
+        if color is not None:
+            self.recolor_requested.emit(name, color)
 
     def _delete(self, name: str) -> None:
         row = self._row(name)
-        count = row.count if row else 0
-        text = f"Delete this class?\n\n“{name}”: {plural(count, 'image')} will become unlabeled."
-        if _confirm(self, "Delete class", text):
+        if confirm_delete(self, name, row.count if row else 0):
             self.delete_requested.emit(name)

@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, QRectF, Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QTextOption
 
 from gui_app.widgets.prob_bars import text_direction
+
+# English messages of an image pane (ZoomView), shown through pane_text().
+EMPTY_MESSAGE = QT_TRANSLATE_NOOP("ZoomView", "Open a folder to start (File ▸ Open Folder…)")
+LOADING_MESSAGE = QT_TRANSLATE_NOOP("ZoomView", "Loading full resolution…")
+UNREADABLE_MESSAGE = QT_TRANSLATE_NOOP("ZoomView", "⚠ Unreadable: {reason}")
+
+
+def pane_text(text: str) -> str:
+    """One of the messages above, translated."""
+    return QCoreApplication.translate("ZoomView", text)
+
+
+def error_message(reason: str) -> str:
+    """Text drawn for an image that could not be decoded."""
+    return pane_text(UNREADABLE_MESSAGE).format(reason=reason)
+
+
+def zoom_percent(device_scale: float) -> str:
+    """'250 %' for 2.5 device pixels per image pixel."""
+    value = device_scale * 100
+    return f"{value:.0f} %" if value >= 10 else f"{value:.1f} %"
 
 
 def draw_message(painter: QPainter, rect: QRect, text: str, layout: Qt.LayoutDirection) -> None:

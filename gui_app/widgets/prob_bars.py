@@ -11,7 +11,17 @@ import html
 import math
 import unicodedata
 
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
+    QCoreApplication,
+    QEvent,
+    QPoint,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+)
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -27,7 +37,7 @@ from PySide6.QtWidgets import QStyle, QToolTip, QWidget
 
 from gui_app.qt.viewstate import BarItem
 
-DEFAULT_MESSAGE = "Label two classes to see predictions"
+DEFAULT_MESSAGE = QT_TRANSLATE_NOOP("ProbabilityBars", "Label two classes to see predictions")
 
 #: Row height as a multiple of the font's line height.
 ROW_FACTOR = 1.8
@@ -59,7 +69,7 @@ def tooltip_text(item: BarItem, is_user_label: bool) -> str:
     """Plain-text tooltip for a row, e.g. ``'cat — 73.2 % (your label)'``."""
     text = f"{item.name} — {format_percent(item.probability)}"
     if is_user_label:
-        text += " (your label)"
+        text = ProbabilityBars.tr("{bar} (your label)").format(bar=text)
     return text
 
 
@@ -111,7 +121,7 @@ class ProbabilityBars(QWidget):
         self._user_label: str | None = None
         self._message: str | None = None
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
-        self.setAccessibleName("Class probabilities")
+        self.setAccessibleName(self.tr("Class probabilities"))
 
     # ----------------------------------------------------------------- data
     def set_bars(
@@ -142,7 +152,9 @@ class ProbabilityBars(QWidget):
         """The message drawn instead of bars, or None when bars are drawn."""
         if self._message is not None:
             return self._message
-        return DEFAULT_MESSAGE if not self._bars else None
+        if self._bars:
+            return None
+        return QCoreApplication.translate("ProbabilityBars", DEFAULT_MESSAGE)
 
     def _summary(self) -> str:
         if self.message() is not None:

@@ -7,7 +7,7 @@ reasons) is shown as plain text.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QEvent, Qt, Signal
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -18,19 +18,17 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSlider,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
-from gui_app.qt.viewstate import (
-    THRESHOLD_STEPS,
-    SuspectView,
-    ThresholdView,
-    format_count,
-    plural,
-)
+from gui_app.qt.i18n import plural
+from gui_app.qt.viewstate import THRESHOLD_STEPS, SuspectView, ThresholdView, format_count
 
 KEEP_KEY = "K"
-SUSPECT_HINT = "Correct it with 1–9 or a click on a class · K keeps the label · Esc closes"
+SUSPECT_HINT = QT_TRANSLATE_NOOP(
+    "SuspectBar", "Correct it with 1–9 or a click on a class · K keeps the label · Esc closes"
+)
 
 
 def _plain(label: QLabel) -> QLabel:
@@ -72,10 +70,14 @@ def threshold_text(threshold: float) -> str:
 def accept_count_text(count: int, label: str | None) -> str:
     """``'123 unlabelled images'`` / ``'no unlabelled image'`` at the current threshold."""
     if label is None:
-        return "no class learned yet"
+        return ThresholdBar.tr("no class learned yet")
     if count == 0:
-        return "no unlabelled image"
-    return plural(count, "unlabelled image")
+        return ThresholdBar.tr("no unlabelled image")
+    return plural(
+        count,
+        ThresholdBar.tr("{n} unlabelled image", "", count),
+        ThresholdBar.tr("{n} unlabelled images", "", count),
+    )
 
 
 class ThresholdBar(_Bar):
@@ -95,36 +97,40 @@ class ThresholdBar(_Bar):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._view = ThresholdView((), None, 0.9, ())
-        title = _plain(QLabel("Accept predictions of"))
+        title = _plain(QLabel(self.tr("Accept predictions of")))
         self.class_combo = QComboBox()
-        self.class_combo.setAccessibleName("Class to accept")
+        self.class_combo.setAccessibleName(self.tr("Class to accept"))
         self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.class_combo.activated.connect(self._on_class)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, THRESHOLD_STEPS)
         self.slider.setPageStep(5)
-        self.slider.setAccessibleName("Probability threshold")
-        self.slider.setMinimumWidth(self.fontMetrics().averageCharWidth() * 24)
+        self.slider.setAccessibleName(self.tr("Probability threshold"))
+        self.slider.setMinimumWidth(self.fontMetrics().averageCharWidth() * 16)
         self.slider.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.slider.valueChanged.connect(self._on_slider)
         self.value_label = _plain(QLabel(threshold_text(0.9)))
         self.count_label = _plain(QLabel(""))
-        self.count_label.setAccessibleName("Images at or above the threshold")
-        self.accept_button = QPushButton("Accept")
-        self.accept_button.setToolTip("Give every image shown the class (one undo step)")
+        self.count_label.setAccessibleName(self.tr("Images at or above the threshold"))
+        self.accept_button = QPushButton(self.tr("Accept"))
+        self.accept_button.setToolTip(self.tr("Give every image shown the class (one undo step)"))
         self.accept_button.clicked.connect(self._accept)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton(self.tr("Cancel"))
         self.cancel_button.clicked.connect(self.cancelled)
-        for widget in (
-            title,
-            self.class_combo,
-            self.slider,
-            self.value_label,
-            self.count_label,
-            self.accept_button,
-            self.cancel_button,
+        # Two rows, so that long translations fit the grid's width.
+        rows = QVBoxLayout()
+        rows.setSpacing(self.layout_.spacing() // 2)
+        for widgets in (
+            (title, self.class_combo, self.count_label),
+            (self.slider, self.value_label, self.accept_button, self.cancel_button),
         ):
-            self.layout_.addWidget(widget)
+            row = QHBoxLayout()
+            row.setSpacing(self.layout_.spacing())
+            for widget in widgets:
+                row.addWidget(widget)
+            rows.addLayout(row)
+        rows.itemAt(0).layout().addStretch(1)
+        self.layout_.addLayout(rows)
         self._refresh()
 
     @property
@@ -156,12 +162,13 @@ class ThresholdBar(_Bar):
         view, count = self._view, self._count()
         self.value_label.setText(threshold_text(self.threshold))
         if view.busy:
-            self.count_label.setText("counting…")
+            self.count_label.setText(self.tr("counting…"))
         else:
             self.count_label.setText(accept_count_text(count, view.label))
         ok = view.label is not None and not view.busy and count > 0
         self.accept_button.setEnabled(ok)
-        self.accept_button.setText(f"Accept {format_count(count)}" if ok else "Accept")
+        accept = self.tr("Accept {n}", "", count).replace("{n}", format_count(count))
+        self.accept_button.setText(accept if ok else self.tr("Accept"))
         self.slider.setEnabled(view.label is not None)
 
     def _on_class(self, index: int) -> None:
@@ -190,8 +197,10 @@ class ThresholdBar(_Bar):
 def suspect_position_text(view: SuspectView) -> str:
     """``'Suspect 3 of 41'`` or ``'No suspect labels'``."""
     if view.total <= 0:
-        return "No suspect labels"
-    return f"Suspect {format_count(view.position)} of {format_count(view.total)}"
+        return SuspectBar.tr("No suspect labels")
+    return SuspectBar.tr("Suspect {position} of {total}", "", view.total).format(
+        position=format_count(view.position), total=format_count(view.total)
+    )
 
 
 class SuspectBar(_Bar):
@@ -214,45 +223,50 @@ class SuspectBar(_Bar):
         self.reason_label = _plain(QLabel(""))
         self.reason_label.setWordWrap(True)
         self.reason_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.reason_label.setAccessibleName("Why this label is suspect")
-        self.checking_label = _plain(QLabel("re-checking labels…"))
-        self.hint_label = _plain(QLabel(SUSPECT_HINT))
+        self.reason_label.setAccessibleName(self.tr("Why this label is suspect"))
+        self.checking_label = _plain(QLabel(self.tr("re-checking labels…")))
+        self.hint_label = _plain(QLabel(QCoreApplication.translate("SuspectBar", SUSPECT_HINT)))
+        self.hint_label.setWordWrap(True)
         hint_font = self.hint_label.font()
         hint_font.setPointSizeF(hint_font.pointSizeF() * 0.9)
         self.hint_label.setFont(hint_font)
         self.hint_label.setEnabled(False)  # drawn in the disabled (secondary) colour
-        self.keep_action = QAction(f"Keep label ({KEEP_KEY})", self)
+        self.keep_action = QAction(self.tr("Keep label ({key})").format(key=KEEP_KEY), self)
         self.keep_action.setShortcut(QKeySequence(KEEP_KEY))
         self.keep_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         self.keep_action.triggered.connect(self._keep)
         self.addAction(self.keep_action)
         self.keep_button = QToolButton()
         self.keep_button.setDefaultAction(self.keep_action)
-        self.keep_button.setToolTip("The label is right: mark it reviewed and go on")
+        self.keep_button.setToolTip(self.tr("The label is right: mark it reviewed and go on"))
         self.previous_button = QToolButton()
         self.previous_button.setText("◀")
-        self.previous_button.setToolTip("Previous suspect")
-        self.previous_button.setAccessibleName("Previous suspect")
+        self.previous_button.setToolTip(self.tr("Previous suspect"))
+        self.previous_button.setAccessibleName(self.tr("Previous suspect"))
         self.previous_button.clicked.connect(self.previous_requested)
         self.next_button = QToolButton()
         self.next_button.setText("▶")
-        self.next_button.setToolTip("Next suspect")
-        self.next_button.setAccessibleName("Next suspect")
+        self.next_button.setToolTip(self.tr("Next suspect"))
+        self.next_button.setAccessibleName(self.tr("Next suspect"))
         self.next_button.clicked.connect(self.next_requested)
         self.close_button = QToolButton()
-        self.close_button.setText("Close")
+        self.close_button.setText(self.tr("Close"))
         self.close_button.clicked.connect(self.closed)
-        for widget in (
-            self.position_label,
-            self.previous_button,
-            self.next_button,
-            self.reason_label,
-            self.checking_label,
-            self.hint_label,
-            self.keep_button,
-            self.close_button,
-        ):
-            self.layout_.addWidget(widget)
+        # Position and buttons above the reason and the hint, which wrap: long texts fit.
+        top, notes = QHBoxLayout(), QHBoxLayout()
+        for widget in (self.position_label, self.previous_button, self.next_button):
+            top.addWidget(widget)
+        top.addStretch(1)
+        for widget in (self.keep_button, self.close_button):
+            top.addWidget(widget)
+        notes.addWidget(self.checking_label)
+        notes.addWidget(self.hint_label, 1)
+        rows = QVBoxLayout()
+        rows.setSpacing(self.layout_.spacing() // 2)
+        rows.addLayout(top)
+        rows.addWidget(self.reason_label)
+        rows.addLayout(notes)
+        self.layout_.addLayout(rows)
         self.set_view(self._view)
 
     def set_view(self, view: SuspectView) -> None:
@@ -261,6 +275,7 @@ class SuspectBar(_Bar):
         has = view.total > 0 and view.position > 0
         self.position_label.setText(suspect_position_text(view))
         self.reason_label.setText(view.reason if has else "")
+        self.reason_label.setVisible(has)
         self.reason_label.setToolTip(view.name if has else "")
         self.checking_label.setVisible(view.checking)
         self.keep_action.setEnabled(has)

@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui_app.qt.viewstate import SplitView, format_count, plural
+from gui_app.qt.i18n import plural
+from gui_app.qt.viewstate import SplitView, format_count
 
 MAX_NAME = 100  # the label store refuses longer class names
 
@@ -29,22 +30,38 @@ def name_problem(name: str, existing: tuple[str, ...]) -> str | None:
     """Why ``name`` cannot be the new class, or None (the store checks the rest)."""
     name = name.strip()
     if not name:
-        return "Type a name for the new class."
+        return SplitClassDialog.tr("Type a name for the new class.")
     if len(name) > MAX_NAME:
-        return f"A class name has at most {MAX_NAME} characters."
+        return SplitClassDialog.tr("A class name has at most {n} characters.", "", MAX_NAME).format(
+            n=MAX_NAME
+        )
     taken = next((c for c in existing if c.casefold() == name.casefold()), None)
     if taken is not None:
-        return f"A class named “{taken}” already exists."
+        return SplitClassDialog.tr("A class named “{name}” already exists.").format(name=taken)
     return None
 
 
 def preview_text(view: SplitView, count: int, name: str) -> str:
     """``'3 chosen + 24 similar = 27 images move from Forest to Wetland'``."""
-    target = name.strip() or "the new class"
+    target = name.strip() or SplitClassDialog.tr("the new class")
     total = view.examples + count
-    return (
-        f"{format_count(view.examples)} chosen + {format_count(count)} similar = "
-        f"{plural(total, 'image')} move from {view.source} to {target}"
+    return plural(
+        total,
+        SplitClassDialog.tr(
+            "{chosen} chosen + {similar} similar = {n} image move from {source} to {target}",
+            "",
+            total,
+        ),
+        SplitClassDialog.tr(
+            "{chosen} chosen + {similar} similar = {n} images move from {source} to {target}",
+            "",
+            total,
+        ),
+    ).format(
+        chosen=format_count(view.examples),
+        similar=format_count(count),
+        source=view.source,
+        target=target,
     )
 
 
@@ -62,29 +79,46 @@ class SplitClassDialog(QDialog):
         super().__init__(parent)
         self._view = view
         self._previewing = False
-        self.setWindowTitle("Split class")
+        self.setWindowTitle(self.tr("Split class"))
         intro = QLabel()
         intro.setTextFormat(Qt.TextFormat.PlainText)
         intro.setWordWrap(True)
+        n = view.examples
         intro.setText(
-            f"Create a new class from {plural(view.examples, 'chosen image')} of "
-            f"“{view.source}”. Loupe ranked the other {format_count(view.candidates)} images "
-            f"of the class by how much more they resemble the chosen ones."
+            plural(
+                n,
+                self.tr(
+                    "Create a new class from {n} chosen image of “{source}”. Loupe ranked the "
+                    "other {others} images of the class by how much more they resemble the "
+                    "chosen ones.",
+                    "",
+                    n,
+                ),
+                self.tr(
+                    "Create a new class from {n} chosen images of “{source}”. Loupe ranked the "
+                    "other {others} images of the class by how much more they resemble the "
+                    "chosen ones.",
+                    "",
+                    n,
+                ),
+            ).format(source=view.source, others=format_count(view.candidates))
         )
         self.name_edit = QLineEdit()
         self.name_edit.setMaxLength(MAX_NAME + 1)  # one more, so the too-long message can show
-        self.name_edit.setPlaceholderText("Name of the new class")
+        self.name_edit.setPlaceholderText(self.tr("Name of the new class"))
         self.name_edit.textChanged.connect(self._refresh)
         self.count_spin = QSpinBox()
         self.count_spin.setRange(0, max(0, view.candidates))
         self.count_spin.setValue(min(view.suggested, view.candidates))
-        self.count_spin.setAccessibleName("Similar images to move too")
+        self.count_spin.setAccessibleName(self.tr("Similar images to move too"))
         self.count_spin.valueChanged.connect(self._on_count)
-        self.suggested_label = QLabel(f"suggested: {format_count(view.suggested)}")
+        self.suggested_label = QLabel(
+            self.tr("suggested: {n}").format(n=format_count(view.suggested))
+        )
         self.suggested_label.setTextFormat(Qt.TextFormat.PlainText)
         form = QFormLayout()
-        form.addRow("New class &name:", self.name_edit)
-        form.addRow("&Move the most similar:", self.count_spin)
+        form.addRow(self.tr("New class &name:"), self.name_edit)
+        form.addRow(self.tr("&Move the most similar:"), self.count_spin)
         form.addRow("", self.suggested_label)
         self.preview_label = QLabel()
         self.preview_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -96,9 +130,9 @@ class SplitClassDialog(QDialog):
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
         self.split_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.split_button.setText("Split")
-        self.preview_button = QPushButton("Preview in grid")
-        self.preview_button.setToolTip("Show the images that would move")
+        self.split_button.setText(self.tr("Split"))
+        self.preview_button = QPushButton(self.tr("Preview in grid"))
+        self.preview_button.setToolTip(self.tr("Show the images that would move"))
         self.buttons.addButton(self.preview_button, QDialogButtonBox.ButtonRole.ActionRole)
         self.preview_button.clicked.connect(self._preview)
         self.buttons.accepted.connect(self.accept)

@@ -17,25 +17,21 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QApplication, QWidget
 
 from gui_app.qt.preview import PreviewSource, preview_source
-from gui_app.widgets.pane_text import draw_badge, draw_caption, draw_message
+from gui_app.widgets.pane_text import (
+    EMPTY_MESSAGE,
+    LOADING_MESSAGE,
+    draw_badge,
+    draw_caption,
+    draw_message,
+    error_message,
+    pane_text,
+    zoom_percent,
+)
 from gui_app.widgets.zoom_geometry import ZoomGeometry
 from gui_app.widgets.zoom_paint import LevelSet, ScaledImagePainter
 
-EMPTY_MESSAGE = "Open a folder to start (File ▸ Open Folder…)"
-LOADING_MESSAGE = "Loading full resolution…"
 HUD_MS = 1200  # how long the zoom percentage stays after a zoom
 ARROW_KEYS = (Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down)
-
-
-def error_message(reason: str) -> str:
-    """Text drawn for an image that could not be decoded."""
-    return f"⚠ Unreadable: {reason}"
-
-
-def zoom_percent(device_scale: float) -> str:
-    """'250 %' for 2.5 device pixels per image pixel."""
-    value = device_scale * 100
-    return f"{value:.0f} %" if value >= 10 else f"{value:.1f} %"
 
 
 class ZoomView(QWidget):
@@ -52,12 +48,13 @@ class ZoomView(QWidget):
     view_changed = Signal(str, float)
     full_resolution_wanted = Signal(str, str)
 
-    def __init__(self, parent: QWidget | None = None, empty_message: str = EMPTY_MESSAGE) -> None:
+    def __init__(self, parent: QWidget | None = None, empty_message: str | None = None) -> None:
+        """``empty_message``: shown without an image (translated; default :data:`EMPTY_MESSAGE`)."""
         super().__init__(parent)
         self._image: QImage | None = None
         self._caption = ""
         self._error: str | None = None
-        self._empty_message = empty_message
+        self._empty_message = empty_message or pane_text(EMPTY_MESSAGE)
         self._source: PreviewSource | None = None
         self._levels: LevelSet | None = None
         self._full_state = "none"  # 'none' | 'pending' | 'ready' | 'failed'
@@ -71,7 +68,7 @@ class ZoomView(QWidget):
         self._hud.timeout.connect(self.update)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # clicks take focus only when pannable
-        self.setAccessibleName("Image preview")
+        self.setAccessibleName(self.tr("Image preview"))
 
     # ----------------------------------------------------------------- data
     def set_image(self, image: QImage | None, caption: str = "", error: str | None = None) -> None:
@@ -119,7 +116,7 @@ class ZoomView(QWidget):
         if levels is None and isinstance(image, QImage):
             levels = (image,)
         if error or not levels or levels[0].isNull():
-            self._full_state, self._full_error = "failed", error or "not decoded"
+            self._full_state, self._full_error = "failed", error or self.tr("not decoded")
         else:
             self._levels.set_full(list(levels))
             self._full_state, self._full_error = "ready", ""
@@ -386,9 +383,9 @@ class ZoomView(QWidget):
         if self._hud.isActive():
             draw_badge(painter, area, zoom_percent(self.geometry_.device_scale()), fm, top=True)
         if self._full_state == "pending" and self.needs_full():
-            draw_badge(painter, area, LOADING_MESSAGE, fm, top=False)
+            draw_badge(painter, area, pane_text(LOADING_MESSAGE), fm, top=False)
         elif self._full_state == "failed" and self.needs_full():
-            text = f"Full resolution unavailable: {self._full_error}"
+            text = self.tr("Full resolution unavailable: {reason}").format(reason=self._full_error)
             draw_badge(painter, area, text, fm, top=False)
 
     def _draw_caption(self, painter: QPainter) -> None:

@@ -14,7 +14,9 @@ from gui_app.widgets.main_window import MainWindow
 def open_window(qtbot, tmp_path: Path, folder: Path, backbone: Path | None, *, wait=True):
     """A real controller and main window (settings isolated in tmp_path) on ``folder``."""
     ini = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    controller = Controller(AppSettings(ini))
+    settings = AppSettings(ini)
+    settings.advance = "in-order"  # these tests walk the grid in order; Next has its own tests
+    controller = Controller(settings)
     window = MainWindow(controller)
     qtbot.addWidget(window)
     window.resize(1280, 800)
@@ -22,7 +24,7 @@ def open_window(qtbot, tmp_path: Path, folder: Path, backbone: Path | None, *, w
     controller.open_folder(str(folder), backbone=str(backbone) if backbone else None)
     if wait:
         qtbot.waitUntil(lambda: controller.model.rowCount() > 0, timeout=20000)
-        qtbot.waitUntil(lambda: controller._status["state"] in ("done", "error"), timeout=60000)
+        qtbot.waitUntil(lambda: controller.extraction_state in ("done", "error"), timeout=60000)
     window.grid.setFocus()
     return controller, window
 
@@ -30,4 +32,4 @@ def open_window(qtbot, tmp_path: Path, folder: Path, backbone: Path | None, *, w
 def close_window(qtbot, window, controller) -> None:
     """Close as the user does; the feature thread must be stopped afterwards."""
     window.close()
-    assert not controller._thread.isRunning()
+    assert not controller.host.thread.isRunning()

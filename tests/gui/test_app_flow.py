@@ -36,7 +36,7 @@ def click_image(qtbot, window, controller, name: str) -> None:
     window.grid.scrollTo(index)
     rect = window.grid.visualRect(index)
     qtbot.mouseClick(window.grid.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    assert controller._current == name
+    assert controller.current_path == name
 
 
 def status_text(window) -> str:
@@ -56,7 +56,7 @@ def test_label_learn_undo_quit_reopen(qtbot, tmp_path, class_images, tiny_backbo
 
     click_image(qtbot, window, controller, "cat.0.jpg")
     type_new_class(qtbot, window, "cat")  # creates the class and labels cat.0
-    assert controller._current == "cat.1.jpg"
+    assert controller.current_path == "cat.1.jpg"
     assert window.grid.hasFocus()
     press(qtbot, window, Qt.Key.Key_1)
     press(qtbot, window, Qt.Key.Key_1)
@@ -73,7 +73,7 @@ def test_label_learn_undo_quit_reopen(qtbot, tmp_path, class_images, tiny_backbo
     assert all(set(h) == {"cat", "dog"} for h in history)
     assert all(abs(sum(h.values()) - 1) < 1e-6 for h in history)
     assert history[0] != history[1] != history[2]
-    assert controller._current == "dog.3.jpg"
+    assert controller.current_path == "dog.3.jpg"
     assert controller.session.labels.counts() == {"cat": 3, "dog": 3}
 
     # Grid badges: labels as chips, predictions for the others once re-scored.

@@ -22,7 +22,7 @@ def test_closing_during_extraction_stops_cleanly(qtbot, tmp_path, tiny_backbone,
     folder = tmp_path / "many"
     write_class_images(folder, per_class=150, size=64)
     controller, window = open_window(qtbot, tmp_path, folder, tiny_backbone, wait=False)
-    qtbot.waitUntil(lambda: controller._status["state"] in ("loading model", "extracting"))
+    qtbot.waitUntil(lambda: controller.extraction_state in ("loading model", "extracting"))
     close_window(qtbot, window, controller)  # asserts the feature thread has stopped
     spec = resolve_backbone(str(tiny_backbone))
     with FeatureStore(folder / ".loupe" / "features.h5", spec.id, 16) as store:
@@ -55,7 +55,7 @@ def test_read_only_folder_offers_another_location(
     monkeypatch.setattr("gui_app.widgets.main_window.ask_project_location", ask)
     controller, window = open_window(qtbot, tmp_path, class_images, tiny_backbone, wait=False)
     assert asked and "read-only" in asked[0][1]
-    qtbot.waitUntil(lambda: controller._status["state"] == "done", timeout=60000)
+    qtbot.waitUntil(lambda: controller.extraction_state == "done", timeout=60000)
     assert controller.session.project.dir == elsewhere.resolve()
     assert (elsewhere / "labels.sqlite").is_file() and not (class_images / ".loupe").exists()
     close_window(qtbot, window, controller)
@@ -87,7 +87,7 @@ def test_backbone_error_is_shown_in_the_window(qtbot, tmp_path, class_images, er
     missing = tmp_path / "gone.keras"
     controller, window = open_window(qtbot, tmp_path, class_images, missing)
     assert any("gone.keras" in e for e in errors), errors
-    assert controller._status["state"] == "error"
+    assert controller.extraction_state == "error"
     assert controller.model.rowCount() == 12  # the images are still browsable
     close_window(qtbot, window, controller)
 
@@ -100,10 +100,10 @@ def test_filters_sorts_and_next_unlabeled(qtbot, tmp_path, class_images, tiny_ba
     controller.assign_class("cat")
     controller.set_current_row(model.row_of("dog.0.jpg"))
     controller.assign_class("dog")
-    assert controller._current == "dog.1.jpg"
+    assert controller.current_path == "dog.1.jpg"
     controller.set_current_row(model.row_of("cat.1.jpg"))
     controller.assign_class("cat")
-    assert controller._current == "cat.2.jpg"  # cat.1 done, the next unlabeled one
+    assert controller.current_path == "cat.2.jpg"  # cat.1 done, the next unlabeled one
     qtbot.waitUntil(
         lambda: model.data(model.index(model.row_of("dog.5.jpg")), Roles.PREDICTION) is not None
     )

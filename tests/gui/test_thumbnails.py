@@ -209,7 +209,7 @@ def test_shutdown_stops_threads(image_dir: Path, qtbot, thread_watch) -> None:
     for path in sorted(image_dir.iterdir()):
         loader.request(path.name, path, 0)
     assert loader.shutdown()
-    assert loader._pool.activeThreadCount() == 0
+    assert not loader._tasks.busy()
     assert thread_watch.leaked(wait_ms=0) == []
     loader.request("late", image_dir / "img_00.png", 0)
     assert not loader.is_pending("late")
@@ -287,20 +287,29 @@ def test_fallback_reason_reported(image_dir: Path, monkeypatch) -> None:
     assert load_preview(image_dir / CORRUPT, 64) == (None, "truncated JPEG")
 
 
-def test_job_checks_generation_before_decoding(
+def test_requests_of_an_old_generation_are_never_decoded(
     image_dir: Path, qtbot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[Path] = []
-    monkeypatch.setattr(thumbnails, "decode_image", lambda path, *_: calls.append(path))
-    relay = thumbnails._Relay()
-    emitted: list[object] = []
-    relay.ready.connect(lambda *a: emitted.append(a))
-    relay.failed.connect(lambda *a: emitted.append(a))
-    state = thumbnails._State()
-    state.generation = 1
+    release = threading.Event()
+
+    def decode(path, *_):
+        calls.append(path)
+        release.wait(5)  # the first request holds the only thread while the rest queue
+
+    monkeypatch.setattr(thumbnails, "decode_image", decode)
+    current = [1]
     path = image_dir / "img_00.png"
-    thumbnails._DecodeJob(relay, state, "k", path, 0, 16, 10**6).run()
-    state.generation, state.closed = 0, True
-    thumbnails._DecodeJob(relay, state, "k", path, 0, 16, 10**6).run()
+    with pytest.raises(thumbnails._Stale):
+        thumbnails._decode_task(path, 16, 10**6, 0, lambda: current[0])
     assert calls == []
-    assert emitted == []
+    loader = ThumbnailLoader(size=16, max_threads=1)
+    got = Collector(loader)
+    for n in range(50):  # queued behind each other; a new generation drops them undecoded
+        loader.request(f"k{n}", path, 0)
+    loader.set_generation(1)
+    release.set()
+    assert loader.pending_count() == 0
+    assert loader.shutdown()
+    qtbot.wait(20)
+    assert len(calls) <= 1 and got.done() == 0

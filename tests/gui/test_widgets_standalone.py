@@ -7,7 +7,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
-from PySide6.QtCore import QEvent, QObject, QSettings, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QEvent, QSettings, QStandardPaths, Qt
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -27,11 +27,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui_app.qt.api import ControllerSignals
 from gui_app.qt.image_model import Roles
-from gui_app.qt.viewstate import ClassRow, CurrentImage, StatusInfo, format_eta, format_rate
-from gui_app.widgets.dialogs import SettingsDialog, UnreadableDialog
+from gui_app.qt.viewstate import (
+    ClassRow,
+    CurrentImage,
+    FilterOption,
+    GridFilter,
+    StatusInfo,
+    format_eta,
+    format_rate,
+)
+from gui_app.widgets.dialogs import UnreadableDialog
 from gui_app.widgets.image_grid import ImageGrid, chip_text, contrast_text
 from gui_app.widgets.label_panel import LabelPanel, accuracy_text
+from gui_app.widgets.settings_dialog import SettingsDialog
 from gui_app.widgets.status_bar import LoupeStatusBar
 
 CLASSES = [
@@ -214,7 +224,10 @@ def test_context_menu_cancel_emits_nothing(qtbot, panel: LabelPanel, monkeypatch
 def test_accuracy_and_undo_state(panel: LabelPanel) -> None:
     assert accuracy_text(None, 0) == "No suggestions yet"
     panel.set_accuracy(0.86, 50)
-    assert panel.accuracy_label.text() == "Last 50 suggestions: 86 % correct (43/50)"
+    assert panel.accuracy_label.text() == "Last 50 suggestions: 86 % correct (43/50), all picks"
+    panel.set_accuracy(0.86, 50, 0.8, 10)  # audits, an unbiased sample, are shown apart
+    assert panel.accuracy_label.text().endswith("· audits: 80 % of 10")
+    assert "Audits" in panel.accuracy_label.toolTip()
     panel.set_labeled_count(6)
     assert panel.labeled_label.text() == "6 images labeled"
     panel.set_undo_state(True, False)
@@ -332,11 +345,16 @@ def test_grid_zoom_changes_grid_size(qtbot) -> None:
 def test_settings_dialog_values_and_confirmation(qtbot, monkeypatch) -> None:
     dialog = SettingsDialog(None, "mobilenet_v2", "imagenet", "logistic", "next")
     qtbot.addWidget(dialog)
-    assert dialog.values() == dict(
-        backbone="mobilenet_v2", weights="imagenet", learner="logistic", advance="next"
+    assert dialog.values() == dict(  # 'next' is what earlier versions called 'in-order'
+        backbone="mobilenet_v2",
+        weights="imagenet",
+        engine="auto",
+        learner="logistic",
+        advance="in-order",
+        scheduler="",
     )
     dialog.learner.setCurrentIndex(dialog.learner.findData("arf"))
-    dialog.advance_unlabeled.setChecked(True)
+    dialog.advance.setCurrentIndex(dialog.advance.findData("in-order-unlabeled"))
     asked: list[str] = []
     monkeypatch.setattr(
         QMessageBox,
@@ -345,7 +363,9 @@ def test_settings_dialog_values_and_confirmation(qtbot, monkeypatch) -> None:
     )
     dialog.accept()  # learner change alone: no question
     assert asked == [] and dialog.result() == SettingsDialog.DialogCode.Accepted
-    assert dialog.values()["learner"] == "arf" and dialog.values()["advance"] == "next-unlabeled"
+    assert (
+        dialog.values()["learner"] == "arf" and dialog.values()["advance"] == "in-order-unlabeled"
+    )
 
     dialog = SettingsDialog(None, "/models/my.keras", "none", "knn", "next-unlabeled")
     qtbot.addWidget(dialog)
@@ -354,6 +374,42 @@ def test_settings_dialog_values_and_confirmation(qtbot, monkeypatch) -> None:
     dialog.accept()
     assert "separate cache" in asked[0]
     assert dialog.result() != SettingsDialog.DialogCode.Accepted  # user cancelled
+
+
+def test_settings_dialog_refuses_a_bad_scheduler_and_asks_before_a_new_engine(
+    qtbot, monkeypatch
+) -> None:
+    checked: list[str] = []
+
+    def check(text: str) -> str | None:
+        checked.append(text)
+        return None if text in ("", "local:2") else f"not a Dask scheduler: {text!r}"
+
+    dialog = SettingsDialog(
+        None, "efficientnet_lite0", "imagenet", "logistic", "teach", check_scheduler=check
+    )
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.keyClicks(dialog.scheduler, "my laptop")
+    dialog.accept()
+    assert dialog.result() != SettingsDialog.DialogCode.Accepted
+    assert dialog.scheduler_error.isVisible()
+    assert "not a Dask scheduler: 'my laptop'" in dialog.scheduler_error.text()
+    dialog.scheduler.clear()
+    assert not dialog.scheduler_error.isVisible()  # editing hides the old complaint
+    qtbot.keyClicks(dialog.scheduler, "  local:2 ")
+    asked: list[str] = []
+    monkeypatch.setattr(
+        QMessageBox,
+        "question",
+        lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes,
+    )
+    dialog.engine.setCurrentIndex(dialog.engine.findData("litert-int8"))
+    dialog.accept()  # another engine extracts again: the user is asked first
+    assert asked and "extracted again" in asked[0]
+    assert dialog.result() == SettingsDialog.DialogCode.Accepted
+    assert dialog.values()["engine"] == "litert-int8"
+    assert dialog.values()["scheduler"] == "local:2" and checked[-1] == "local:2"
 
 
 def test_unreadable_dialog_copies_plain_text(qtbot) -> None:
@@ -365,22 +421,8 @@ def test_unreadable_dialog_copies_plain_text(qtbot) -> None:
 
 
 # -------------------------------------------------- main window, fake controller
-class FakeController(QObject):
+class FakeController(ControllerSignals):
     """The controller's signals and slots, recording calls (no core, no threads)."""
-
-    project_opened = Signal(str)
-    project_closed = Signal()
-    current_changed = Signal(object)
-    preview_ready = Signal(str, object, str)
-    bars_changed = Signal(list, object, object)
-    classes_changed = Signal(list)
-    status_changed = Signal(object)
-    message = Signal(str, int)
-    error = Signal(str, str)
-    undo_state_changed = Signal(bool, bool)
-    unreadable_changed = Signal(list)
-    busy = Signal(str, int, int)
-    read_only_folder = Signal(str, str, str)
 
     class Settings:
         backbone, weights, learner, advance = "mobilenet_v2", "imagenet", "logistic", "next"
@@ -395,7 +437,13 @@ class FakeController(QObject):
         self.calls: list[tuple] = []
 
     def filter_options(self):
-        return [("all", None, "All images"), ("class", "cat", "Labeled: cat")]
+        return [
+            FilterOption(GridFilter("all"), "All images"),
+            FilterOption(GridFilter("class", "cat"), "Labeled: cat"),
+        ]
+
+    def has_project(self) -> bool:
+        return False
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
@@ -466,10 +514,11 @@ def test_main_window_dialogs_state_and_close(qtbot, window, monkeypatch) -> None
     c.error.emit("Cannot open folder", "No images found")
     assert warnings == [("Cannot open folder", "No images found")]
     assert "No images found" in win.status.currentMessage()
-    c.busy.emit("Rebuilding the model…", 10, 400)
-    assert win._busy.dialog is not None and win._busy.dialog.maximum() == 400
+    c.busy.emit("Rebuilding the model…", 10, 400)  # never modal: shown in the status bar
+    assert win.status.busy_text() == "Rebuilding the model…"
+    assert win.status.busy_bar.maximum() == 400 and QApplication.activeModalWidget() is None
     c.busy.emit("", 0, 0)
-    assert win._busy.dialog is None
+    assert win.status.busy_text() == ""
     assert not win.a_unreadable.isEnabled()
     c.unreadable_changed.emit([("a.jpg", "truncated")])
     assert win.a_unreadable.isEnabled()
@@ -480,3 +529,37 @@ def test_main_window_dialogs_state_and_close(qtbot, window, monkeypatch) -> None
     win.close()
     assert c.calls[-1] == ("shutdown",)
     assert int(QSettings("Loupe", "Loupe").value("grid/thumbnail_size")) == 160
+
+
+def test_dropping_a_folder_or_its_files_opens_it(qtbot, window, tmp_path) -> None:
+    from PySide6.QtCore import QMimeData, QPoint, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    win, c = window
+    folder = tmp_path / "photos with spaces é"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"x")
+    for urls, expected in (
+        ([QUrl.fromLocalFile(str(folder))], str(folder)),
+        ([QUrl.fromLocalFile(str(folder / "a.jpg"))], str(folder)),
+        ([QUrl("https://example.org/x.jpg")], None),
+    ):
+        mime = QMimeData()
+        mime.setUrls(urls)
+        assert win.dropped_folder(mime) == expected
+        c.calls.clear()
+        event = QDropEvent(
+            QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )  # fmt: skip
+        win.dropEvent(event)
+        assert c.calls == ([("open_folder", expected)] if expected else [])
+
+
+def test_f11_toggles_full_screen(qtbot, window) -> None:
+    win, _c = window
+    win.a_fullscreen.trigger()
+    qtbot.waitUntil(win.isFullScreen)
+    win.a_fullscreen.trigger()
+    qtbot.waitUntil(lambda: not win.isFullScreen())
+    assert any("F11" in k for k, _ in win.shortcut_rows())
