@@ -151,7 +151,7 @@ def resolve_backbone(
                 f"weights file must be a Keras .weights.h5 or keras-applications .h5 file{torch}: "
                 f"{path}"
             )
-        weights_value, fingerprint = str(path), _file_fingerprint(path)
+        weights_value, fingerprint = str(path), file_sha256(path)[:16]
     return BackboneSpec(key, weights_value, net.input_size, net.feature_dim, None, fingerprint)
 
 
@@ -310,15 +310,10 @@ def file_sha256(path: Path) -> str:
     return _SHA256[key]
 
 
-def _file_fingerprint(path: Path) -> str:
-    """First 16 hex digits of the file's sha256."""
-    return file_sha256(path)[:16]
-
-
 def _check_unchanged(path: Path, fingerprint: str, what: str) -> None:
     if not path.is_file():
         raise BackboneError(f"{what} not found: {path}")
-    if _file_fingerprint(path) != fingerprint:
+    if file_sha256(path)[:16] != fingerprint:
         raise BackboneError(f"{what} changed since it was selected: {path}; select it again")
 
 
@@ -349,7 +344,7 @@ def _resolve_keras_file(path: Path, weights: str) -> BackboneSpec:
     _check_outputs(path, output_shapes)
     dim = int(output_shapes[0][-1]) if output_shapes[0] is not None else 0
     size = (int(shape[1]), int(shape[2]))
-    return BackboneSpec(f"file:{path.stem}", "file", size, dim, str(path), _file_fingerprint(path))
+    return BackboneSpec(f"file:{path.stem}", "file", size, dim, str(path), file_sha256(path)[:16])
 
 
 def _check_outputs(path: Path, shapes: list) -> None:

@@ -111,6 +111,7 @@ class BatchModel:
             "var": self.scale**2,
             "coef": self.coef.copy(),
             "intercept": self.intercept.copy(),
+            "power": 1.0,  # fitted by maximum likelihood: already calibrated
         }
 
     def describe(self) -> str:

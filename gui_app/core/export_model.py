@@ -172,7 +172,8 @@ def probability_head(features: Any, p: dict[str, Any]) -> Any:
     """Standardise + linear head + the learner's probability formula, on a symbolic tensor.
 
     ``p`` is :meth:`OnlineLearner.export_linear`'s dict (``kind``, ``classes``, ``mean``,
-    ``scale``, ``coef``, ``intercept``).
+    ``scale``, ``coef``, ``intercept``, ``power``). The calibration power multiplies the
+    final softmax's input: ``softmax(a * log p)`` is ``p^a`` renormalised.
     """
     layers, n_classes = _keras().layers, len(p["classes"])
     std = np.asarray(p["scale"], np.float64)
@@ -185,8 +186,9 @@ def probability_head(features: Any, p: dict[str, Any]) -> Any:
     logits = layers.Dense(n_classes, name="logits", trainable=False)
     z = logits(x)
     logits.set_weights([kernel, np.asarray(p["intercept"], np.float32)])
+    power = float(p.get("power", 1.0))
     if p["kind"] == "softmax":
-        return layers.Softmax(name="probabilities")(z)
+        return layers.Softmax(name="probabilities")(layers.Rescaling(power, name="calibration")(z))
     # One-vs-rest: p_c / sum(p) == softmax(log sigmoid(z)). Classes river clamps to 0 (z < -30)
     # get a -1e4 penalty; when all are clamped, everything is multiplied by 0: uniform.
     log_p = layers.Activation("log_sigmoid", name="ovr_log_sigmoid")(z)
@@ -205,7 +207,8 @@ def probability_head(features: Any, p: dict[str, Any]) -> Any:
     penalty = layers.Rescaling(_MASK_PENALTY, offset=-_MASK_PENALTY, name="ovr_penalty")(kept)
     masked = layers.Add(name="ovr_masked")([log_p, penalty])
     gated = layers.Multiply(name="ovr_gated")([masked, any_kept])
-    return layers.Softmax(name="probabilities")(gated)
+    sharpened = layers.Rescaling(power, name="calibration")(gated)
+    return layers.Softmax(name="probabilities")(sharpened)
 
 
 def build_classifier(spec: BackboneSpec, learner: OnlineLearner, backbone: Any = None) -> Any:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Iterable, Sized
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gui_app.core.atomic import atomic_write
+from gui_app.core.calibration import PowerCalibration, sharpen_rows
 from gui_app.core.errors import LoupeError
 from gui_app.core.linear_scoring import fold, numpy_params, river_softmax_params, score_folded
 from gui_app.core.linear_sgd import LinearOvR
 from gui_app.core.pipelines import DEFAULT_LEARNER, LEARNERS, make_pipeline
+from gui_app.core.progressive import ProgressiveAccuracy
 from gui_app.core.teaching import KeyedVectors, ReplayMemory, teach
 
 _LINEAR = ("logistic", "softmax")
@@ -35,7 +36,7 @@ __all__ = [
     "read_pickle",
 ]
 
-_FORMAT_VERSION = 2  # 2: numpy logistic learner with a replay memory
+_FORMAT_VERSION = 3  # 2: numpy logistic learner with a replay memory; 3: calibration
 #: Stored vectors replayed per label (gui_app.core.teaching): only by the numpy logistic learner
 #: (river's are 5-100x dearer per step; k-NN / naive Bayes would count a replay as new data).
 REPLAY_STEPS = {"logistic": 16}
@@ -43,33 +44,6 @@ REPLAY_STEPS = {"logistic": 16}
 
 class LearnerError(LoupeError):
     """Raised for unusable input vectors and unreadable or foreign model snapshots."""
-
-
-@dataclass
-class ProgressiveAccuracy:
-    """Accuracy of the predictions made just before each learning step."""
-
-    correct: int = 0
-    total: int = 0
-    history: list[bool] = field(default_factory=list)
-
-    def update(self, is_correct: bool) -> None:
-        """Record one prediction outcome."""
-        self.correct += int(is_correct)
-        self.total += 1
-        self.history.append(bool(is_correct))
-
-    @property
-    def accuracy(self) -> float | None:
-        """Accuracy over all recorded predictions, ``None`` before the first one."""
-        return self.correct / self.total if self.total else None
-
-    def recent(self, n: int = 50) -> float | None:
-        """Accuracy of the last ``n`` predictions, ``None`` before the first one."""
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
-        tail = self.history[-n:]
-        return sum(tail) / len(tail) if tail else None
 
 
 def _check_label(label: str) -> str:
@@ -125,6 +99,8 @@ class OnlineLearner:
         #: Stored vectors replayed per taught event (0: none), and what may be replayed.
         self.replay_steps = REPLAY_STEPS.get(name, 0)
         self.memory = ReplayMemory()
+        #: Sharpens the shown probabilities; fitted on the predictions made before learning.
+        self.calibration = PowerCalibration()
 
     # -- classes -----------------------------------------------------------------------------
 
@@ -212,9 +188,16 @@ class OnlineLearner:
         v = self._vector(vector)
         before: float | None = None
         if self.can_predict():
-            proba = self._raw_proba(v)
+            raw = self._raw_proba(v)
+            proba = self._calibrated(raw)
             before = proba.get(label, 0.0)
             self.progressive.update(max(proba, key=proba.__getitem__) == label)
+            if label in self._learned:  # a class's first example says nothing about sharpness
+                # Learned classes in the order first learned: the same live and in a replay
+                # (which declares every class up front).
+                learned = list(self._learned)
+                seen = np.array([raw[c] for c in learned])
+                self.calibration.record(seen, learned.index(label))
         if isinstance(self.model, LinearOvR):
             self.model.learn(v.astype(np.float64), label)
         else:
@@ -251,7 +234,13 @@ class OnlineLearner:
         v = self._vector(vector)
         if not self.can_predict():
             return {}
-        return self._raw_proba(v)
+        return self._calibrated(self._raw_proba(v))
+
+    def _calibrated(self, raw: dict[str, float]) -> dict[str, float]:
+        if self.calibration.power == 1.0:
+            return raw
+        sharp = self.calibration.apply(np.fromiter(raw.values(), np.float64))
+        return dict(zip(raw, sharp.tolist(), strict=True))
 
     def score_many(self, matrix: np.ndarray) -> np.ndarray:
         """Score a feature matrix.
@@ -279,10 +268,11 @@ class OnlineLearner:
             )
         if self.name in _LINEAR:
             return self._score_linear(X)
-        out = np.zeros((n, len(self.classes)), dtype=np.float32)
+        out = np.zeros((n, len(self.classes)), dtype=np.float64)
         for i, row in enumerate(X):
             out[i] = list(self._raw_proba(row).values())
-        return out
+        sharpen_rows(out, self.calibration.power)  # in float64, as predict_proba
+        return out.astype(np.float32)
 
     # -- linear fast path --------------------------------------------------------------------
 
@@ -299,7 +289,13 @@ class OnlineLearner:
         return self._folded
 
     def _score_linear(self, X: np.ndarray) -> np.ndarray:
-        return score_folded(self._folded_weights(), X, len(self.classes), self.name == "logistic")
+        return score_folded(
+            self._folded_weights(),
+            X,
+            len(self.classes),
+            self.name == "logistic",
+            self.calibration.power,
+        )
 
     def export_linear(self) -> dict[str, Any] | None:
         """Portable parameters of a linear learner (``None`` if non-linear or untrained).
@@ -307,12 +303,14 @@ class OnlineLearner:
         ``classes`` lists the learned classes (in :attr:`classes` order), one row of ``coef``
         (C, D) and ``intercept`` (C,) each. They apply to standardised features
         ``(x - mean) / scale``; a zero-variance feature (``scale == 0``) contributes nothing.
+        ``power`` is the calibration: probabilities are ``p^power`` renormalised.
         """
         if self.name not in _LINEAR or not self.can_predict():
             return None
         p = self._linear_params()
         p["scale"] = np.sqrt(p["var"])
         p["kind"] = "ovr-logistic" if self.name == "logistic" else "softmax"
+        p["power"] = self.calibration.power
         return p
 
     # -- persistence -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from gui_app.core.calibration import sharpen_rows
 from gui_app.core.linear_sgd import LinearOvR, ovr_probabilities
 
 CHUNK_ROWS = 16384  # rows per matmul call (bounded temporary memory)
@@ -54,9 +55,14 @@ def fold(params: dict[str, Any], classes: list[str]) -> tuple[np.ndarray, np.nda
 
 
 def score_folded(
-    folded: tuple[np.ndarray, np.ndarray, np.ndarray], X: np.ndarray, n_classes: int, ovr: bool
+    folded: tuple[np.ndarray, np.ndarray, np.ndarray],
+    X: np.ndarray,
+    n_classes: int,
+    ovr: bool,
+    power: float = 1.0,
 ) -> np.ndarray:
-    """``(N, n_classes)`` float32 probabilities of float32 rows ``X`` (0 for unlearned)."""
+    """``(N, n_classes)`` float32 probabilities of float32 rows ``X`` (0 for unlearned),
+    sharpened by the calibration ``power`` (:mod:`gui_app.core.calibration`)."""
     w, b, cols = folded
     n, c = X.shape[0], w.shape[1]
     identity = c == n_classes  # every known class learned: columns already in order
@@ -74,7 +80,9 @@ def score_folded(
             np.add(part[: stop - start], b, out=z)
             if ovr:
                 ovr_probabilities(z)  # river's clamps and uniform fallback
+                sharpen_rows(z, power)
             else:
+                z *= power  # softmax(z)^a, renormalised, is softmax(a z)
                 z -= z.max(axis=1, keepdims=True)
                 np.exp(z, out=z)
                 z /= z.sum(axis=1, keepdims=True)

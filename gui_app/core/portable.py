@@ -25,11 +25,12 @@ _PROBABILITY_TEXT = {
     "ovr-logistic": (
         "s = (x - mean) / scale, with s = 0 where scale == 0; z = coef @ s + intercept; "
         "p_c = 1 / (1 + exp(-z_c)), set to 0 where z_c < -30 and to 1 where z_c > 30; "
-        "p = p / sum(p), or 1/C for every class when sum(p) == 0 (river's one-vs-rest)"
+        "p = p / sum(p), or 1/C for every class when sum(p) == 0 (river's one-vs-rest); "
+        "then p = p ** power / sum(p ** power) (calibration)"
     ),
     "softmax": (
         "s = (x - mean) / scale, with s = 0 where scale == 0; z = coef @ s + intercept; "
-        "p = exp(z - max(z)) / sum(exp(z - max(z)))"
+        "z = power * z; p = exp(z - max(z)) / sum(exp(z - max(z)))"
     ),
 }
 
@@ -57,6 +58,7 @@ class PortableModel:
     coef: np.ndarray  # (C, D)
     intercept: np.ndarray  # (C,)
     backbone_id: str
+    power: float  # calibration: p ** power, renormalised
     meta: dict[str, Any]
 
     @property
@@ -74,6 +76,7 @@ class PortableModel:
         np.divide(1.0, self.scale, out=inv, where=self.scale != 0.0)
         z = ((X - self.mean) * inv) @ self.coef.T + self.intercept
         if self.kind == "softmax":
+            z = self.power * z
             e = np.exp(z - z.max(axis=1, keepdims=True))
             return e / e.sum(axis=1, keepdims=True)
         with np.errstate(over="ignore"):
@@ -84,7 +87,8 @@ class PortableModel:
         dead = total[:, 0] == 0.0
         p[dead] = 1.0
         total[dead] = p.shape[1]
-        return p / total
+        p = (p / total) ** self.power
+        return p / p.sum(axis=1, keepdims=True)
 
 
 def export_portable(learner: OnlineLearner, backbone_id: str, out_dir: Path) -> Path:
@@ -106,6 +110,7 @@ def export_portable(learner: OnlineLearner, backbone_id: str, out_dir: Path) -> 
         "unlearned_classes": [c for c in learner.classes if c not in p["classes"]],
         "backbone_id": backbone_id,
         "feature_dim": int(arrays["mean"].shape[0]),
+        "power": float(p.get("power", 1.0)),
         "weights": "weights.npz: mean (D,), scale (D,), coef (C, D), intercept (C,), float64",
         "probabilities": _PROBABILITY_TEXT[p["kind"]],
     }
@@ -150,5 +155,8 @@ def load_portable(directory: Path) -> PortableModel:
     ):
         raise ExportError(f"portable model in {directory} is damaged (inconsistent arrays)")
     backbone_id = str(meta.get("backbone_id", ""))
+    power = meta.get("power", 1.0)  # absent in models written before calibration
+    if not isinstance(power, int | float) or not 0.0 < power < 1e3:
+        raise ExportError(f"portable model in {directory} is damaged (power {power!r})")
     return PortableModel([str(x) for x in classes], meta["kind"], **arrays,
-                         backbone_id=backbone_id, meta=meta)  # fmt: skip
+                         backbone_id=backbone_id, power=float(power), meta=meta)  # fmt: skip

@@ -130,7 +130,7 @@ def test_load_portable_rejects_damaged_files(tmp_path: Path) -> None:
 
 def test_portable_model_input_checks() -> None:
     model = PortableModel(["a", "b"], "softmax", np.zeros(3), np.ones(3), np.zeros((2, 3)),
-                          np.zeros(2), "bb", {})  # fmt: skip
+                          np.zeros(2), "bb", 1.0, {})  # fmt: skip
     assert np.allclose(model.predict_proba(np.ones(3)), 0.5)
     with pytest.raises(ValueError, match=r"\(N, 3\)"):
         model.predict_proba(np.ones((2, 4)))
