@@ -49,6 +49,8 @@ from gui_app.widgets.thumbnail_delegate import (  # noqa: F401  (chip_text: test
 
 THUMB_STEPS = (64, 96, 128, 160, 192, 256, 320)
 VISIBLE_DEBOUNCE_MS = 100
+FOLLOW_RETRY_MS = 50  # while the batched layout has not reached the current row
+FOLLOW_RETRIES = 100
 
 #: Keys the grid leaves to the window's shortcuts (digits, confirm, skip, remove).
 PASS_THROUGH_KEYS = frozenset(
@@ -79,6 +81,8 @@ class ImageGrid(QListView):
         super().__init__(parent)
         self._delegate = ThumbnailDelegate(self, thumb_size)
         self.setItemDelegate(self._delegate)
+        # Icon mode creates an item for every row before its first batch (about 0.3 s at
+        # 100,000 rows); list mode would not, but scrolls wrongly to rows not yet laid out.
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setFlow(QListView.Flow.LeftToRight)
         self.setWrapping(True)
@@ -102,6 +106,12 @@ class ImageGrid(QListView):
         self._debounce.timeout.connect(self._emit_visible_range)
         self._selection_debounce = QTimer(self, singleShot=True, interval=0)
         self._selection_debounce.timeout.connect(self._emit_selection)
+        # The grid scrolls to a new current image one event-loop turn after it is selected, so
+        # the bars and the preview are painted first (a scrolled grid repaints every cell).
+        self._scroll_target = QPersistentModelIndex()
+        self._follow_retries = 0
+        self._follow_timer = QTimer(self, singleShot=True, interval=0)
+        self._follow_timer.timeout.connect(self._scroll_to_target)
         self.verticalScrollBar().valueChanged.connect(self._schedule_visible)
         self._update_grid()
 
@@ -157,19 +167,56 @@ class ImageGrid(QListView):
         index = model.index(row, 0) if 0 <= row < model.rowCount() else QModelIndex()
         if index == self.currentIndex():
             if index.isValid():
-                self.scrollTo(index)
+                self._follow(index)
             return
         self._syncing = True
         try:
             if index.isValid():
-                self.selectionModel().setCurrentIndex(
-                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect
-                )
-                self.scrollTo(index)
+                self.setAutoScroll(False)  # setCurrentIndex would scroll at once
+                try:
+                    self.selectionModel().setCurrentIndex(
+                        index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    )
+                finally:
+                    self.setAutoScroll(True)
+                self._follow(index)
             else:
                 self.selectionModel().clear()
         finally:
             self._syncing = False
+
+    def _follow(self, index: QModelIndex) -> None:
+        """Scroll to ``index`` on the next event-loop turn, unless it is plainly in view."""
+        if self._in_view(index.row()):
+            self._follow_timer.stop()
+            return
+        self._scroll_target = QPersistentModelIndex(index)
+        self._follow_retries = 0
+        self._follow_timer.start(0)
+
+    def _scroll_to_target(self) -> None:
+        target = QModelIndex(self._scroll_target)
+        if not target.isValid() or target != self.currentIndex():
+            return
+        self.scrollTo(target)
+        if not self._in_view(target.row()) and self._follow_retries < FOLLOW_RETRIES:
+            # The batched layout has not placed the row yet: try again once it has gone on.
+            self._follow_retries += 1
+            self._follow_timer.start(FOLLOW_RETRY_MS)
+
+    def _in_view(self, row: int) -> bool:
+        """Whether view row ``row`` is wholly visible, by the grid's arithmetic alone.
+
+        ``scrollTo`` and ``visualRect`` first lay out every item up to the row (half a second
+        for 100,000 while the batched layout is still running); cells have one size and flow
+        left to right, so the position follows from the row. Errs towards False.
+        """
+        cell, viewport = self.gridSize(), self.viewport().size()
+        if cell.width() <= 0 or cell.height() <= 0 or self.spacing():
+            return False
+        columns = max(1, viewport.width() // cell.width())
+        top = (row // columns) * cell.height() - self.verticalScrollBar().value()
+        return top >= 0 and top + cell.height() <= viewport.height()
 
     # ----------------------------------------------------------- thumbnails
     def thumbnail_size(self) -> int:

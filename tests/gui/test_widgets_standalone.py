@@ -290,6 +290,24 @@ def test_grid_select_row_does_not_echo(qtbot) -> None:
     assert rows == [4]
 
 
+def test_grid_selects_at_once_and_scrolls_to_the_row_a_turn_later(qtbot) -> None:
+    grid = ImageGrid()
+    qtbot.addWidget(grid)
+    grid.setModel(_grid_model(1500))  # more rows than one layout batch
+    grid.resize(500, 400)
+    grid.show()
+    qtbot.waitExposed(grid)
+    grid.select_row(1410)
+    assert grid.currentIndex().row() == 1410  # selected at once, the bars paint first
+    qtbot.waitUntil(lambda: grid.viewport().rect().contains(grid.visualRect(grid.currentIndex())))
+    # The arithmetic "already in view" test agrees with Qt's own geometry on every row.
+    for value in (0, 137, grid.verticalScrollBar().maximum()):
+        grid.verticalScrollBar().setValue(value)
+        for row in range(0, 1500, 7):
+            exact = grid.viewport().rect().contains(grid.visualRect(grid.model().index(row, 0)))
+            assert grid._in_view(row) == exact, (value, row)
+
+
 def test_grid_paints_label_chip_and_reports_visible_range(qtbot) -> None:
     model = _grid_model(4)
     chip = "#ff00ff"
