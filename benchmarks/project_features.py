@@ -45,12 +45,14 @@ def folder_features(
     keys, _missing = stat_files(folder, scan_images(folder))
     engine = None
     if not spec.feature_dim:
-        engine = create_engine(spec, project.engines_dir, prefer="auto", log=log)
+        engine = create_engine(spec, project.engines_dir, prefer="auto", log=log, allow_int8=False)
     dim = spec.feature_dim or engine.feature_dim
     with FeatureStore(project.features_path, spec.id, dim) as store:
         _cached, todo, _bad = partition_cached(store, keys)
         if todo:
-            engine = engine or create_engine(spec, project.engines_dir, prefer="auto", log=log)
+            engine = engine or create_engine(
+                spec, project.engines_dir, prefer="auto", log=log, allow_int8=False
+            )
             report = extract_features(folder, WorkQueue(todo), spec, store, engine, batch_size=32)
             log(f"{folder}: {report.summary()} ({spec.label})")
         found = store.vectors_for([k.path for k in keys])
