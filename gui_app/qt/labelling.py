@@ -14,7 +14,7 @@ from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QObject, QTimer,
 
 from gui_app.core.errors import LoupeError
 from gui_app.core.labels import Event, LabelStore
-from gui_app.core.session import ActionResult, LabelingSession, PendingWrite
+from gui_app.core.session import ActionResult, HistoryWrite, LabelingSession, PendingWrite
 from gui_app.qt.image_model import ImageListModel
 from gui_app.qt.navigator import Navigator
 from gui_app.qt.presenter import Presenter, file_name
@@ -264,8 +264,8 @@ class Labelling(QObject):
             verb = self.tr("Undone")
             busy = self.tr("Undoing {n} changes…", "", rows).format(n=f"{rows:,}")
 
-        def finish(event: Event) -> ActionResult:
-            return session.finish_history(job, event)
+        def finish(written: HistoryWrite) -> ActionResult:
+            return session.finish_history(job, written)
 
         self._write(job, finish, verb, busy, rows=rows, history=True)
 
