@@ -113,3 +113,11 @@ def class_images(tmp_path: Path) -> Path:
     folder = tmp_path / "images"
     write_class_images(folder)
     return folder
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch):
+    """The label store's time from a settable fake clock (the insight tests' scenario)."""
+    from tests.core.insight_scenario import install_clock
+
+    return install_clock(monkeypatch)

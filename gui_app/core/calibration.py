@@ -23,25 +23,21 @@ import numpy as np
 
 WINDOW = 400  # predictions the power is fitted on (the most recent: the model changes)
 MIN_RECORDS = 30  # below this, probabilities are shown as the model gives them
-REFIT_EVERY = 10  # records between fits: deterministic, and a fit costs ~1 ms
+REFIT_EVERY = 10  # records between fits: deterministic; a fit costs ~2 ms (400 x 20 classes)
 POWER_RANGE = (0.25, 12.0)  # capped: a model right on every recent label is not 100 % sure
 _LOG_FLOOR = np.log(1e-12)  # a probability of exactly 0 (river's clamp) counts as 1e-12
 
 
 def sharpen_rows(rows: np.ndarray, power: float) -> None:
-    """Raise float64 probability rows to ``power`` and renormalise them, in place.
+    """Raise probability rows (float32 or float64) to ``power`` and renormalise, in place.
 
-    Zeros stay zero; a row that is all zero stays all zero.
+    Each row sums to 1 (or is all zero, and stays so), so its largest value is at least 1/C and
+    its power cannot underflow to zero within :data:`POWER_RANGE`; zeros stay zero. One
+    ``np.power`` pass: 100,000 x 20 in ~11 ms, against ~18 ms through log, scale and exp.
     """
     if power == 1.0 or rows.size == 0:
         return
-    with np.errstate(divide="ignore"):
-        np.log(rows, out=rows)
-    rows *= power
-    top = rows.max(axis=-1, keepdims=True)
-    top[~np.isfinite(top)] = 0.0
-    rows -= top
-    np.exp(rows, out=rows)
+    np.power(rows, power, out=rows)
     total = rows.sum(axis=-1, keepdims=True)
     np.divide(rows, total, out=rows, where=total > 0)
 
@@ -76,7 +72,7 @@ def fit_power(log_p: np.ndarray, truth: np.ndarray) -> float:
 
     a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
     fa, fb = cost(a), cost(b)
-    for _ in range(40):  # the bracket shrinks to ~1e-8 of its width
+    for _ in range(26):  # the bracket shrinks to ~4e-6 of its width: a to ~1e-5
         if fa <= fb:
             hi, b, fb = b, a, fa
             a = hi - ratio * (hi - lo)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QWidget
 
@@ -101,6 +101,17 @@ class Chart(pg.PlotWidget):
     def set_title(self, text: str) -> None:
         self.plot_item.setTitle(text, color=self.theme.foreground, size="10pt")
 
+    def _accuracy_axes(self, left: str) -> None:
+        """Labels scored along x, an accuracy from 0 to 1 up y, a grid and a legend."""
+        plot, colour = self.plot_item, self.theme.foreground
+        # A literal context: self.tr() in a base class would look under the subclass's name.
+        scored = QCoreApplication.translate("Chart", "labels scored (predict-then-learn)")
+        plot.setLabel("bottom", scored, color=colour)
+        plot.setLabel("left", left, color=colour)
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setYRange(0.0, 1.0, padding=0.02)
+        self.legend = plot.addLegend(offset=(-10, -10), labelTextColor=colour)
+
     def _names_axis(self, side: str, names: list[str], offset: float = 0.0) -> None:
         ticks = [(i + offset, name) for i, name in enumerate(names)]
         self.plot_item.getAxis(side).setTicks([ticks, []])
@@ -123,15 +134,9 @@ class AccuracyChart(Chart):
     def __init__(self, theme: ChartTheme = LIGHT, parent: QWidget | None = None) -> None:
         super().__init__(theme, parent)
         plot = self.plot_item
-        plot.setLabel(
-            "bottom", self.tr("labels scored (predict-then-learn)"), color=theme.foreground
-        )
-        plot.setLabel("left", self.tr("accuracy"), color=theme.foreground)
-        plot.showGrid(x=True, y=True, alpha=0.25)
-        plot.setYRange(0.0, 1.0, padding=0.02)
+        self._accuracy_axes(self.tr("accuracy"))
         plot.enableAutoRange(axis="y", enable=False)
         plot.enableAutoRange(axis="x", enable=True)  # applied at paint time, not per update
-        self.legend = plot.addLegend(offset=(-10, -10), labelTextColor=theme.foreground)
         # The band is one filled polygon (FillBetweenItem rebuilds paths far too slowly).
         self.band_item = plot.plot(name=self.tr("95 % interval"), fillLevel="enclosed")
         self.cumulative_item = plot.plot(name=self.tr("cumulative"))
@@ -190,14 +195,7 @@ class ClassCurvesChart(Chart):
 
     def __init__(self, theme: ChartTheme = LIGHT, parent: QWidget | None = None) -> None:
         super().__init__(theme, parent)
-        plot = self.plot_item
-        plot.setLabel(
-            "bottom", self.tr("labels scored (predict-then-learn)"), color=theme.foreground
-        )
-        plot.setLabel("left", self.tr("accuracy of the class's labels"), color=theme.foreground)
-        plot.showGrid(x=True, y=True, alpha=0.25)
-        plot.setYRange(0.0, 1.0, padding=0.02)
-        self.legend = plot.addLegend(offset=(-10, -10), labelTextColor=theme.foreground)
+        self._accuracy_axes(self.tr("accuracy of the class's labels"))
         self.items: dict[str, pg.PlotDataItem] = {}
 
     def show_view(self, view: InsightView) -> None:

@@ -31,17 +31,10 @@ from tests.core.insight_scenario import (
     OVERALL_X,
     SESSIONS,
     WINDOW,
-    Clock,
-    install_clock,
     label,
     pred,
     scenario_store,
 )
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return install_clock(monkeypatch)
 
 
 def view_of(store: LabelStore, tracker: InsightTracker | None = None, **kw) -> InsightView:

@@ -21,17 +21,10 @@ from tests.core.insight_scenario import (
     OVERALL_CUMULATIVE,
     OVERALL_X,
     WINDOW,
-    Clock,
-    install_clock,
     scenario_store,
 )
 
 PREDICTED = {"cat": 10, "dog": 4, "bird": 7}
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return install_clock(monkeypatch)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from gui_app.core.backbones import resolve_backbone
 from gui_app.core.project_settings import ProjectSettings
@@ -20,17 +19,10 @@ from tests.core.insight_scenario import (
     CONFUSION,
     LABELLED,
     OVERALL_CUMULATIVE,
-    Clock,
-    install_clock,
     label,
     pred,
     scenario_store,
 )
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return install_clock(monkeypatch)
 
 
 def loupe(*args: str) -> subprocess.CompletedProcess:
