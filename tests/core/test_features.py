@@ -79,6 +79,26 @@ def test_vectors_equal_keras_on_the_same_images(class_images, spec_engine, tiny_
     np.testing.assert_allclose(got["dog.5.jpg"], want[1], atol=1e-4)
 
 
+def test_every_vector_is_its_own_images_across_reused_buffers_and_failures(
+    class_images, spec_engine, tmp_path
+):
+    """Batches share two input buffers and a broken file leaves a hole mid-batch: each stored
+    vector is still the engine's output for that very image."""
+    spec, engine = spec_engine
+    (class_images / "cat.05-broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    store_path = tmp_path / "f.h5"
+    report = _run(class_images, spec, engine, store_path, batch_size=5)
+    assert list(report.unreadable) == ["cat.05-broken.jpg"] and report.extracted == 12
+    paths = [p for p in scan_images(class_images) if p != "cat.05-broken.jpg"]
+    with FeatureStore(store_path, spec.id, readonly=True) as store:
+        got = store.vectors_for(paths)
+    for path in paths:
+        alone = engine(
+            preprocess(spec, load_rgb_resized(class_images / path, spec.input_size)[None])
+        )
+        np.testing.assert_allclose(got[path], alone[0], atol=1e-5, err_msg=path)
+
+
 def test_cancel_keeps_finished_batches_and_resume_completes(class_images, spec_engine, tmp_path):
     spec, engine = spec_engine
     store_path = tmp_path / "f.h5"
