@@ -111,6 +111,12 @@ def add_real_jpegs(target: Path, count: int) -> int:
     return count
 
 
+def pause(app: QApplication, seconds: float) -> None:
+    """Let ``seconds`` pass with the event loop running (sleeping here would be a stall)."""
+    end = time.perf_counter() + seconds
+    wait_until(app, lambda: time.perf_counter() >= end)
+
+
 def wait_until(app: QApplication, condition, timeout: float = 900.0) -> float:
     start = time.perf_counter()
     while not condition():
@@ -246,8 +252,7 @@ def run_scenario(app, name: str, root: Path, args, workdir: Path) -> dict:
         # Digits: Enter needs a prediction, and none is shown while the classes are renamed.
         press_keys(app, window, controller, 1, replay_latencies, settle=lambda: None,
                    keys=[Qt.Key.Key_2])  # fmt: skip
-        wait_until(app, lambda: True)
-        time.sleep(0.05)
+        pause(app, 0.05)  # a user between two keys: the event loop keeps running
     wait_until(app, lambda: not session.needs_rebuild)
     figures["stall_replay_ms"] = meter.stop()
     figures["replay_s"] = time.perf_counter() - t_replay

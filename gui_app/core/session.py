@@ -13,7 +13,7 @@ flagged stale and never saved.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from gui_app.core.learner import LearnerError, OnlineLearner
 from gui_app.core.model_history import ModelHistory
 from gui_app.core.project import Project
 from gui_app.core.project_settings import ProjectSettings
-from gui_app.core.rebuild import Progress, RebuildPlan, StopCheck
+from gui_app.core.rebuild import Progress, RebuildPlan, RowsOf, StopCheck
 from gui_app.core.store import FeatureStore
 from gui_app.core.teaching import JournalVectors, KeyedVectors, teach
 from gui_app.core.vector_table import VectorTable
@@ -466,7 +466,9 @@ class LabelingSession:
         present = set(have)
         kept = [(q, label) for q, path, label in events if path in present]
         missing = {path for _q, path, _label in events if path not in present}
-        vectors = self.vectors.matrix[rows] if len(rows) else np.zeros((0, self.vectors.dim))
+        vectors = (
+            RowsOf(self.vectors.matrix, rows) if len(rows) else np.zeros((0, self.vectors.dim))
+        )
         return RebuildPlan(
             self.learner_name,
             self.class_names(),
@@ -688,14 +690,17 @@ class LabelingSession:
                 self.rebuild(keep_history=True)
         return ActionResult(events[-1], learned, {e.path: e.label for e in events}, created)
 
-    def _predictions_for(self, paths: Sequence[str]) -> dict[str, dict[str, float]]:
-        """What the model shows for each image (vectorised; {} for those it cannot score)."""
+    def _predictions_for(self, paths: Sequence[str]) -> Mapping[str, dict[str, float]]:
+        """What the model shows for each image (vectorised; absent for those it cannot score).
+
+        Scored here; the per-image dictionaries are built only when read (by the journal
+        write, on its own thread for a bulk action).
+        """
         have, rows = self.vectors.rows_with_vectors(paths)
         if not have or not self.can_predict():
             return {}
-        probs = self.learner.score_many(self.vectors.matrix[rows]).tolist()
-        names = self.learner.classes
-        return {p: dict(zip(names, row, strict=True)) for p, row in zip(have, probs, strict=True)}
+        probs = self.learner.score_many(self.vectors.matrix[rows])
+        return ScoredRows(list(self.learner.classes), have, probs)
 
     def top_predictions(self, paths: Sequence[str]) -> dict[str, str]:
         """The class the model predicts for each image that has a vector (vectorised)."""
@@ -874,3 +879,22 @@ def open_project_session(
 ) -> LabelingSession:
     """Open (or create) the project of ``root`` and its labeling session."""
     return LabelingSession(Project(root, project_dir), defaults)
+
+
+class ScoredRows(Mapping[str, dict[str, float]]):
+    """``path -> {class: probability}`` over a score matrix, one dictionary built per read."""
+
+    def __init__(self, classes: list[str], paths: Sequence[str], probs: np.ndarray) -> None:
+        self._classes = classes
+        self._row = {p: i for i, p in enumerate(paths)}
+        self._probs = probs
+
+    def __getitem__(self, path: str) -> dict[str, float]:
+        row = self._probs[self._row[path]].tolist()
+        return dict(zip(self._classes, row, strict=True))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._row)
+
+    def __len__(self) -> int:
+        return len(self._row)

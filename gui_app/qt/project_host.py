@@ -8,7 +8,6 @@ stalls the event loop; what the host learns about extraction is kept in :class:`
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, replace
@@ -25,28 +24,14 @@ from gui_app.core.project import Project, ProjectError
 from gui_app.core.session import LabelingSession
 from gui_app.qt.feature_worker import FeatureWorker, JobRequest
 from gui_app.qt.image_model import ImageListModel, ImageSource
+from gui_app.qt.interpreter import settle_heap, tune_for_interaction
 from gui_app.qt.settings import AppSettings, suggested_project_dir
 from gui_app.qt.thumbnails import ThumbnailLoader
 
-GIL_SWITCH_INTERVAL = 0.0005  # seconds
 INGEST_SLICE = 512  # feature vectors stored per step
 INGEST_BUDGET_S = 0.008  # time given to storing features before other events run
+SETTLE_EVERY = 20_000  # vectors stored between two settle_heap() calls
 RUNNING = ("scanning", "loading model", "extracting", "paused")
-
-
-def single_threaded_blas() -> None:
-    """One BLAS thread per caller, process-wide.
-
-    OpenBLAS runs one call at a time on its thread pool: while a background task (clustering,
-    a re-check) multiplies large matrices, the GUI thread's re-score waited for the pool, up to
-    a quarter of a second. Single-threaded calls run side by side in their own threads, and
-    on two cores the pool gained the GUI nothing.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # comes with scikit-learn; without it BLAS keeps its default
-        return
-    threadpool_limits(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)
@@ -84,11 +69,7 @@ class ProjectHost(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        # The feature thread runs Python too; with the default 5 ms GIL switch interval every
-        # Qt->Python callback of a paint can wait up to 5 ms for it (convoy effect), which adds
-        # up to stalls of a second while 100k cached vectors load. 0.5 ms keeps the GUI fluid.
-        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
-        single_threaded_blas()
+        tune_for_interaction()
         self.settings = settings
         self._model = model
         self._thumbnails = thumbnails
@@ -99,6 +80,7 @@ class ProjectHost(QObject):
         self._reasons: dict[str, str] = {}
         self._pending_options: dict[str, tuple[str | None, str | None]] = {}
         self._reserve = 0
+        self._settled_at = 0  # session.vector_count at the last settle_heap()
         self._incoming: deque[tuple[int, list[str], np.ndarray]] = deque()
         self._ingest_timer = QTimer(self, singleShot=True, interval=0)
         self._ingest_timer.timeout.connect(self._ingest)
@@ -171,6 +153,7 @@ class ProjectHost(QObject):
             return False
         session.defer_rebuilds = True  # replays run on a background task, never here
         self.session = session
+        self._settled_at = 0
         self._reasons = {}
         self._model.set_source(self._source())
         if session.snapshot_message:
@@ -274,6 +257,7 @@ class ProjectHost(QObject):
         if gen == self.generation and self.session is not None:
             self._reserve = total
             self._set(state="loading model", total=total)
+            settle_heap()  # the image index is built
 
     def _on_device(self, gen: int, text: str) -> None:
         if gen == self.generation:
@@ -307,6 +291,9 @@ class ProjectHost(QObject):
             self._ingest_timer.start()
         if session is None:
             return
+        if not self._incoming and session.vector_count >= self._settled_at + SETTLE_EVERY:
+            self._settled_at = session.vector_count
+            settle_heap()  # many cached vectors came in: their index entries live on
         self.extraction = replace(self.extraction, extracted=session.vector_count)
         self.vectors_stored.emit(current_arrived)
 

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from gui_app.core.rebuild import RebuildPlan
 from gui_app.core.session import LabelingSession
+from gui_app.qt.interpreter import settle_heap
 from gui_app.qt.tasks import TaskRunner, TaskState
 
 SHOW_PROGRESS_FROM = 200  # events; shorter replays finish before anyone could read a bar
@@ -69,7 +70,7 @@ class ModelRebuilder(QObject):
         self._plan = plan
         self._running = self._tasks.submit(
             lambda state: plan.run(state.progress, state.should_stop),
-            on_done=lambda learner: self._finish(session, plan, learner),
+            on_done=lambda learner: self._finish(session, plan, learner, settle=True),
             on_error=self.failed.emit,
             on_progress=report,
             on_finished=self._ended,
@@ -78,11 +79,15 @@ class ModelRebuilder(QObject):
         if show:
             self.progress.emit(self.tr("Updating the model from your labels…"), 0, len(plan))
 
-    def _finish(self, session: LabelingSession, plan: RebuildPlan, learner) -> None:
+    def _finish(
+        self, session: LabelingSession, plan: RebuildPlan, learner, *, settle: bool = False
+    ) -> None:
         if learner is None or session is not self._session():
             return
         if session.finish_rebuild(plan, learner):
             self.replays += 1
+            if settle:  # a large model now lives as long as the project
+                settle_heap()
             self.model_replaced.emit()
         self._again = self._again or session.ready_to_rebuild
 

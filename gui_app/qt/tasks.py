@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 
 from gui_app.core.errors import LoupeError
 
-PROGRESS_INTERVAL_S = 0.05  # at most 20 progress signals a second per task
+PROGRESS_INTERVAL_S = 0.2  # at most 5 progress signals a second per task (a bar repaints)
 BACKGROUND_NICE = 10  # Linux niceness of background threads (the GUI thread keeps 0)
 
 _niced: set[int] = set()
