@@ -29,7 +29,10 @@ def open_database(db: sqlite3.Connection, path: Path) -> None:
     db.execute("PRAGMA busy_timeout = 5000")
     if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
         raise LabelError(f"cannot use write-ahead logging for {path}")
-    db.execute("PRAGMA synchronous = FULL")
+    # Commits do not wait for the disk; wal_sync.WalFlusher fsyncs the log and checkpoints it
+    # on its own thread (a checkpoint here would run on the labelling thread).
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA wal_autocheckpoint = 0")
     db.execute("PRAGMA foreign_keys = ON")
     problems = [r[0] for r in db.execute("PRAGMA quick_check")]
     if problems != ["ok"]:

@@ -2,7 +2,8 @@
 
 The database (``<folder>/.loupe/labels.sqlite``) is the single source of truth. Every action is
 one ``BEGIN IMMEDIATE`` transaction that changes the state tables *and* appends its journal
-row(s); WAL with ``synchronous=FULL`` makes it durable once the method returns.
+row(s); once the method returns it survives the application being killed (WAL), and within a
+second a power cut too (:mod:`gui_app.core.wal_sync` fsyncs the log off the caller's thread).
 
 Journal (``journal`` table; rows are never deleted, and only ``undone`` ever changes)::
 
@@ -53,6 +54,7 @@ from gui_app.core.label_schema import (  # re-exported: the store's public vocab
     check_prediction,
     validate_class_name,
 )
+from gui_app.core.wal_sync import WalFlusher
 
 __all__ = [
     "FORMAT_VERSION", "KINDS", "LABEL_KINDS", "MARKS", "MAX_CLASS_NAME", "PALETTE",
@@ -78,6 +80,7 @@ class LabelStore:
         self.path = Path(path)
         self._lock = threading.RLock()  # one connection, usable from worker threads
         self._db: sqlite3.Connection | None = None
+        self._flusher = WalFlusher(self.path)
         db = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,11 +98,12 @@ class LabelStore:
                 db.close()
 
     def close(self) -> None:
-        """Close the database (idempotent); every returned action is already durable."""
+        """Close the database (idempotent); every returned action is then on disk."""
         with self._lock:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+        self._flusher.close()
 
     def __enter__(self) -> LabelStore:
         return self
@@ -126,6 +130,7 @@ class LabelStore:
                 try:
                     yield db
                     db.execute("COMMIT")
+                    self._flusher.committed()
                 except BaseException:
                     if db.in_transaction:
                         db.execute("ROLLBACK")

@@ -13,6 +13,7 @@ flagged stale and never saved.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -693,14 +694,15 @@ class LabelingSession:
     def _predictions_for(self, paths: Sequence[str]) -> Mapping[str, dict[str, float]]:
         """What the model shows for each image (vectorised; absent for those it cannot score).
 
-        Scored here; the per-image dictionaries are built only when read (by the journal
-        write, on its own thread for a bulk action).
+        Scored when first read: by the journal write, on its own thread for a bulk action. No
+        action can teach this learner before that write ends, and a replay swapped in
+        meanwhile replaces it rather than changing it, so the scores are those shown now.
         """
         have, rows = self.vectors.rows_with_vectors(paths)
         if not have or not self.can_predict():
             return {}
-        probs = self.learner.score_many(self.vectors.matrix[rows])
-        return ScoredRows(list(self.learner.classes), have, probs)
+        learner, source = self.learner, RowsOf(self.vectors.matrix, rows)
+        return ScoredRows(list(learner.classes), have, lambda: learner.score_many(source.gather()))
 
     def top_predictions(self, paths: Sequence[str]) -> dict[str, str]:
         """The class the model predicts for each image that has a vector (vectorised)."""
@@ -882,16 +884,23 @@ def open_project_session(
 
 
 class ScoredRows(Mapping[str, dict[str, float]]):
-    """``path -> {class: probability}`` over a score matrix, one dictionary built per read."""
+    """``path -> {class: probability}``, scored on first read, one dictionary built per read."""
 
-    def __init__(self, classes: list[str], paths: Sequence[str], probs: np.ndarray) -> None:
+    def __init__(
+        self, classes: list[str], paths: Sequence[str], score: Callable[[], np.ndarray]
+    ) -> None:
         self._classes = classes
         self._row = {p: i for i, p in enumerate(paths)}
-        self._probs = probs
+        self._score = score
+        self._probs: np.ndarray | None = None
+        self._lock = threading.Lock()
 
     def __getitem__(self, path: str) -> dict[str, float]:
-        row = self._probs[self._row[path]].tolist()
-        return dict(zip(self._classes, row, strict=True))
+        row = self._row[path]
+        with self._lock:
+            if self._probs is None:
+                self._probs = self._score()
+        return dict(zip(self._classes, self._probs[row].tolist(), strict=True))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._row)
