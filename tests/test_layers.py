@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gui_app"
 TF_MODULES = {
     "backbones.py",
     "engines.py",
+    "gpu.py",
     "export_model.py",
     "export.py",
     "export_int8.py",

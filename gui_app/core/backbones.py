@@ -12,7 +12,7 @@ registry networks download their ImageNet weights through Keras on first use.
 
 Nothing here imports TensorFlow/Keras at module level: :func:`resolve_backbone` reads a
 ``.keras`` file's ``config.json`` with :mod:`zipfile`, and Keras is imported only in
-:func:`build_model` and :func:`describe_device`.
+:func:`build_model` (and in :func:`~gui_app.core.gpu.describe_device` when a GPU may exist).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from gui_app.core.errors import LoupeError
+from gui_app.core.gpu import describe_device as describe_device  # re-exported
 from gui_app.core.keras_config import fmt_shape, static_signature
 
 BACKBONE_NAMES = ("efficientnet_lite0", "mobilenet_v2", "efficientnet_b0", "resnet50", "vgg16")
@@ -231,20 +232,6 @@ def preprocess(spec: BackboneSpec, batch: np.ndarray) -> np.ndarray:
     if mode == "caffe":
         return x[..., ::-1].astype(np.float32) - _CAFFE_MEAN_BGR
     return np.array(x, dtype=np.float32, copy=True)
-
-
-def describe_device() -> str:
-    """``'GPU: <name>'`` when TensorFlow sees a GPU, else ``'CPU (<n> cores)'``."""
-    try:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
-    except ImportError:
-        return f"CPU ({os.cpu_count() or 1} cores)"
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return f"GPU: {details.get('device_name', gpus[0].name)}"
-    return f"CPU ({os.cpu_count() or 1} cores)"
 
 
 def keras_backend() -> str:

@@ -42,6 +42,7 @@ from gui_app.core.engine_choice import (
     canonical,
     int8_by_default,
 )
+from gui_app.core.gpu import gpu_possible
 
 __all__ = ["ENGINE_CHOICES", "InferenceEngine", "LiteRTEngine", "LiteRTInt8Engine", "create_engine"]
 VERIFY_RTOL = 1e-3  # max |litert - keras| allowed, relative to max |keras| on the sample batch
@@ -254,6 +255,8 @@ def _import_litert() -> Any:
 
 
 def _gpu_visible() -> bool:
+    if not gpu_possible():  # no TensorFlow import just to learn there is no GPU
+        return False
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")

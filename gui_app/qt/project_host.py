@@ -29,6 +29,7 @@ from gui_app.qt.settings import AppSettings, suggested_project_dir
 from gui_app.qt.thumbnails import ThumbnailLoader
 
 INGEST_SLICE = 512  # feature vectors stored per step
+SCAN_SLICE = 2000  # scanned paths indexed per step
 INGEST_BUDGET_S = 0.008  # time given to storing features before other events run
 SETTLE_EVERY = 20_000  # vectors stored between two settle_heap() calls
 RUNNING = ("scanning", "loading model", "extracting", "paused")
@@ -81,7 +82,7 @@ class ProjectHost(QObject):
         self._pending_options: dict[str, tuple[str | None, str | None]] = {}
         self._reserve = 0
         self._settled_at = 0  # session.vector_count at the last settle_heap()
-        self._incoming: deque[tuple[int, list[str], np.ndarray]] = deque()
+        self._incoming: deque[tuple[int, list[str], np.ndarray | None]] = deque()  # None: scanned
         self._ingest_timer = QTimer(self, singleShot=True, interval=0)
         self._ingest_timer.timeout.connect(self._ingest)
         self._worker = FeatureWorker()
@@ -246,8 +247,15 @@ class ProjectHost(QObject):
 
     # -- worker callbacks -----------------------------------------------------------------
     def _on_scan_chunk(self, gen: int, paths: list[str]) -> None:
+        """Queue scanned paths; ``_ingest`` indexes them in slices, in order with vectors."""
         if gen != self.generation or self.session is None:
             return
+        for start in range(0, len(paths), SCAN_SLICE):
+            self._incoming.append((gen, paths[start : start + SCAN_SLICE], None))
+        if not self._ingest_timer.isActive():
+            self._ingest_timer.start()
+
+    def _add_images(self, paths: list[str]) -> None:
         first = not self._model.paths
         self.session.add_images(paths)
         self._model.images_added()
@@ -274,14 +282,19 @@ class ProjectHost(QObject):
             self._ingest_timer.start()
 
     def _ingest(self) -> None:
-        """Store queued features for at most INGEST_BUDGET_S, then yield to the event loop."""
+        """Index queued paths and store queued features for at most INGEST_BUDGET_S, then
+        yield to the event loop."""
         deadline = time.perf_counter() + INGEST_BUDGET_S
-        current_arrived = False
+        current_arrived = stored = False
         session = self.session
         while self._incoming and time.perf_counter() < deadline:
             gen, paths, vectors = self._incoming.popleft()
             if gen != self.generation or session is None:
                 continue
+            if vectors is None:
+                self._add_images(paths)
+                continue
+            stored = True
             if self._reserve:  # one allocation for the whole folder instead of regrowth
                 session.reserve(self._reserve, vectors.shape[1])
                 self._reserve = 0
@@ -289,7 +302,7 @@ class ProjectHost(QObject):
             current_arrived = current_arrived or self.current_path in paths
         if self._incoming:
             self._ingest_timer.start()
-        if session is None:
+        if session is None or not stored:
             return
         if not self._incoming and session.vector_count >= self._settled_at + SETTLE_EVERY:
             self._settled_at = session.vector_count

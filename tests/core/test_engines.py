@@ -203,3 +203,27 @@ def test_non_tensorflow_backend_uses_keras_engine(tiny, monkeypatch) -> None:
     assert engine.name == "keras-eager" and "needs KERAS_BACKEND=tensorflow" in logs[0]
     x = _batch(spec, 2)
     np.testing.assert_allclose(engine(x), _reference(model, x), rtol=0, atol=1e-5)
+
+
+def test_auto_engine_from_a_verified_cache_imports_no_tensorflow(tiny_backbone, tmp_path):
+    """Importing TensorFlow holds the GIL for long stretches (the window froze while the
+    feature thread only asked it whether there was a GPU): a cached engine needs none."""
+    import subprocess
+
+    cache = tmp_path / "engines"
+    create_engine(resolve_backbone(str(tiny_backbone)), cache, "litert", log=lambda m: None)
+    code = (
+        "import sys\n"
+        "from gui_app.core.backbones import resolve_backbone\n"
+        "from gui_app.core.engines import create_engine\n"
+        f"spec = resolve_backbone({str(tiny_backbone)!r})\n"
+        f"engine = create_engine(spec, __import__('pathlib').Path({str(cache)!r}), 'auto',\n"
+        "                       log=lambda m: None)\n"
+        "print(engine.name, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout.split()
+    if engines.gpu_possible():
+        pytest.skip("a GPU may be present: auto asks TensorFlow")
+    assert out == ["litert-xnnpack", "False", "False"]
