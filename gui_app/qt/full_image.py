@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QImageReader
 
+from gui_app.qt.i18n import image_io
 from gui_app.qt.tasks import TaskRunner, TaskState
 from gui_app.qt.thumbnails import DEFAULT_MAX_PIXELS, decode_image
 
@@ -83,7 +84,8 @@ def _pixels(buffer, bytes_per_line: int, width: int, height: int):
 
 def full_decode_side(path: Path, max_pixels: int = FULL_MAX_PIXELS) -> int:
     """Longest side to decode *path* at so that it holds at most *max_pixels* pixels."""
-    raw = QImageReader(str(path)).size()
+    with image_io():
+        raw = QImageReader(str(path)).size()
     if not raw.isValid():
         return 1 << 16
     pixels = raw.width() * raw.height()

@@ -23,9 +23,12 @@ import previews) stay English: the core has no Qt.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
+import threading
+from collections.abc import Iterator
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QObject, QTranslator
 
@@ -107,6 +110,28 @@ def pseudo(text: str) -> str:
     return OPEN + "\n".join(lines) + CLOSE
 
 
+_python_translators = 0  # PseudoTranslators created in this process
+_IMAGE_IO_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def image_io() -> Iterator[None]:
+    """Around Qt image reading on any thread: one reader at a time while a Python translator
+    exists, else nothing.
+
+    An image plugin may translate a text while it holds Qt's plugin-loader mutex; a translator
+    written in Python then needs the GIL, while another thread that holds the GIL waits for
+    that mutex inside ``QImageReader.size()``: both wait forever (seen with
+    :class:`PseudoTranslator` and two thumbnail threads). Translators loaded from ``.qm``
+    files are C++ and never need the GIL.
+    """
+    if not _python_translators:
+        yield
+        return
+    with _IMAGE_IO_LOCK:
+        yield
+
+
 class PseudoTranslator(QTranslator):
     """Translates every string with :func:`pseudo`: shows what is not translated, and
     whether layouts survive longer texts.
@@ -119,6 +144,8 @@ class PseudoTranslator(QTranslator):
         self, known: set[tuple[str, str]] | None = None, parent: QObject | None = None
     ) -> None:
         super().__init__(parent)
+        global _python_translators
+        _python_translators += 1  # see image_io()
         self.known = known
         self.asked: set[tuple[str, str]] = set()
 

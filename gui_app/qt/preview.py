@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QSize, Signal
 from PySide6.QtGui import QImage, QImageIOHandler, QImageReader
 
 from gui_app.qt.full_image import FullImageLoader
+from gui_app.qt.i18n import image_io
 from gui_app.qt.tasks import TaskRunner
 
 PREVIEW_MAX_SIDE = 2048
@@ -31,13 +32,13 @@ class PreviewSource:
 
 def oriented_size(path: Path) -> QSize | None:
     """Size of the image in *path* as shown (after EXIF rotation), from its header only."""
-    reader = QImageReader(str(path))
-    size = reader.size()
+    with image_io():
+        reader = QImageReader(str(path))
+        size = reader.size()
+        rotated = reader.transformation() & QImageIOHandler.Transformation.TransformationRotate90
     if not size.isValid() or size.isEmpty():
         return None
-    if reader.transformation() & QImageIOHandler.Transformation.TransformationRotate90:
-        size = size.transposed()
-    return size
+    return size.transposed() if rotated else size
 
 
 def tag_preview(image: QImage, key: str, path: Path, full_size: QSize | None) -> QImage:

@@ -15,6 +15,7 @@ from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QObject, QSize, 
 from PySide6.QtGui import QImage, QImageReader, QPixmap
 
 from gui_app.core.errors import LoupeError
+from gui_app.qt.i18n import image_io
 from gui_app.qt.tasks import TaskRunner
 
 #: Images with more pixels than this are not decoded at all (decompression bombs, scans).
@@ -75,6 +76,11 @@ def decode_image(path: Path, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS
     DecodeError
         With a reason such as ``'too large to preview'`` or Qt's/OpenCV's message.
     """
+    with image_io():
+        return _decode_image(path, max_side, max_pixels)
+
+
+def _decode_image(path: Path, max_side: int, max_pixels: int) -> QImage:
     reader = QImageReader(str(path))
     reader.setAutoTransform(True)
     reader.setDecideFormatFromContent(True)

@@ -377,3 +377,29 @@ def test_elided_label_shows_the_whole_text_as_tooltip_when_cut(qtbot) -> None:
     label.resize(label.minimumSizeHint())
     assert label.is_elided() and label.elided_text().endswith("…")
     assert label.toolTip() == "A rather long status text that will not fit\nWhat it is"
+
+
+def test_image_reading_is_serialised_once_a_python_translator_exists(qapp):
+    """A Python translator called under Qt's plugin-loader mutex needs the GIL, which a thread
+    waiting for that mutex in QImageReader may hold: readers take turns then (no deadlock)."""
+    import threading
+    import time
+
+    from gui_app.qt.i18n import image_io
+
+    PseudoTranslator()  # exists: image_io serialises from now on in this process
+    inside, overlaps = [0], []
+
+    def read() -> None:
+        with image_io():
+            inside[0] += 1
+            overlaps.append(inside[0])
+            time.sleep(0.02)
+            inside[0] -= 1
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert overlaps == [1, 1, 1, 1]
