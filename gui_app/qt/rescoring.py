@@ -9,6 +9,7 @@ actions and the insight panel.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ RESCORE_DELAY_MS = 30
 # An action while a pass is still pending or running: the user is labelling fast, and each
 # pass of 100,000 rows costs ~90 ms of CPU that feature extraction needs; wait for a pause.
 RESCORE_BURST_DELAY_MS = 300
+RESCORE_MAX_WAIT_MS = 1000  # ...but never longer than this after the first request
 RESCORE_CHUNK = 4096  # rows scored per event-loop turn (a few ms each)
 
 
@@ -60,16 +62,27 @@ class Rescorer(QObject):
         self._delay.timeout.connect(self._start)
         self._step = QTimer(self, singleShot=True, interval=0)
         self._step.timeout.connect(self._chunk)
+        self._waiting_since: float | None = None  # first request not yet served by a pass
 
     def schedule(self) -> None:
-        """Re-score soon (debounced: a burst of actions costs one pass, after it)."""
+        """Re-score soon (debounced: a burst of actions costs one pass, after it).
+
+        Requests keep coming while features stream in, so the wait is capped: a pass starts
+        at most :data:`RESCORE_MAX_WAIT_MS` after the first request it serves.
+        """
+        now = time.monotonic()
+        if self._waiting_since is None:
+            self._waiting_since = now
         burst = self._delay.isActive() or self._pass is not None
-        self._delay.start(RESCORE_BURST_DELAY_MS if burst else RESCORE_DELAY_MS)
+        delay = RESCORE_BURST_DELAY_MS if burst else RESCORE_DELAY_MS
+        left = RESCORE_MAX_WAIT_MS - 1000 * (now - self._waiting_since)
+        self._delay.start(max(0, int(min(delay, left))))
 
     def stop(self) -> None:
         self._delay.stop()
         self._step.stop()
         self._pass = None
+        self._waiting_since = None
         self._token = None
         self.latest = Scores.empty()
 
@@ -85,6 +98,7 @@ class Rescorer(QObject):
     def _start(self) -> None:
         session = self._session()
         self._pass = None
+        self._waiting_since = None
         if session is None:
             return
         if not session.can_predict() or session.vector_count == 0:
