@@ -327,6 +327,10 @@ class OnlineLearner:
         # times faster for the others; it also drops the derived caches.
         return pickle.loads(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
 
+    def to_bytes(self) -> bytes:
+        """The pickle :meth:`save` writes."""
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
     def save(self, path: Path) -> None:
         """Pickle atomically: temp file in the same folder, fsync, then ``os.replace``."""
         atomic_write(

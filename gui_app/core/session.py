@@ -27,6 +27,7 @@ from gui_app.core.model_history import ModelHistory
 from gui_app.core.project import Project
 from gui_app.core.project_settings import ProjectSettings
 from gui_app.core.rebuild import Progress, RebuildPlan, RowsOf, StopCheck
+from gui_app.core.snapshots import SnapshotWriter
 from gui_app.core.store import FeatureStore
 from gui_app.core.teaching import JournalVectors, KeyedVectors, teach
 from gui_app.core.vector_table import VectorTable
@@ -117,6 +118,7 @@ class LabelingSession:
         self._writing = False  # a journal write prepared by begin_* runs elsewhere
         #: Exact learner copies for undo/redo, tied to journal positions.
         self.history = ModelHistory()
+        self._snapshots = SnapshotWriter(self.project.model_path)
         # A bulk action learned later on top of a copy: (head, copy, [(seq, path), ...]).
         self._incremental: tuple[int, bytes, list[tuple[int, str]]] | None = None
         # Replay keys are journal seqs: resolved to the vectors of their images.
@@ -203,11 +205,20 @@ class LabelingSession:
         Nothing is written while the model is not the replay of the journal, or while a
         journal write runs on another thread (False).
         """
+        snapshot = self.snapshot()
+        return snapshot is not None and self.write_snapshot(*snapshot)
+
+    def snapshot(self) -> tuple[bytes, int] | None:
+        """``(model.pkl content, journal position)`` now, for :meth:`write_snapshot` on any
+        thread; None when :meth:`save_snapshot` would write nothing."""
         if self.needs_rebuild or self._writing:
-            return False
+            return None
         self.learner.journal_seq = self._journal_head()
-        self.learner.save(self.project.model_path)
-        return True
+        return self.learner.to_bytes(), self.learner.journal_seq
+
+    def write_snapshot(self, data: bytes, journal_seq: int) -> bool:
+        """Write a :meth:`snapshot` (safe on any thread; an older one never replaces a newer)."""
+        return self._snapshots.write(data, journal_seq)
 
     # -- images and features ----------------------------------------------------------------
     def add_images(self, paths: Sequence[str]) -> np.ndarray:

@@ -60,7 +60,7 @@ class Labelling(QObject):
         self._spare_timer.timeout.connect(self._prepare_undo)
         self._snapshot_timer = QTimer(self, singleShot=True, interval=SNAPSHOT_DELAY_MS)
         self._snapshot_timer.timeout.connect(self.save_snapshot)
-        self._tasks = TaskRunner(1, self)
+        self._tasks = TaskRunner(1, self)  # journal writes and model snapshots, in order
         self._writing = ""  # what a journal write on the task is doing ('' when none)
         self._selection: list[str] = []  # the images selected in the grid (2+ act together)
 
@@ -363,13 +363,14 @@ class Labelling(QObject):
             self.session.prepare_undo()
 
     def save_snapshot(self) -> None:
-        """Write model.pkl (the session refuses while the model is not the journal's replay)."""
-        if self.session is None:
-            return
-        try:
-            self.session.save_snapshot()
-        except OSError as exc:
-            self.error.emit(self.tr("Could not save the model snapshot"), str(exc))
+        """Pickle model.pkl here and write it (fsyncs and all) on a task, if the model is
+        the journal's replay."""
+        session = self.session
+        snapshot = session.snapshot() if session is not None else None
+        if snapshot is not None:
+            title = self.tr("Could not save the model snapshot")
+            write = lambda _state: session.write_snapshot(*snapshot)  # noqa: E731
+            self._tasks.submit(write, on_error=lambda why: self.error.emit(title, why))
 
 
 def describe(event: Event) -> str:
@@ -392,9 +393,7 @@ def describe(event: Event) -> str:
     if kind in ("mark", "unmark"):
         mark = MARK_TEXT.get(event.label)
         mark = QCoreApplication.translate("Labelling", mark) if mark else event.label
-        if kind == "mark":
-            text = Labelling.tr("{file}: marked {mark}")
-        else:
-            text = Labelling.tr("{file}: no longer marked {mark}")
+        marked = Labelling.tr("{file}: marked {mark}")
+        text = marked if kind == "mark" else Labelling.tr("{file}: no longer marked {mark}")
         return text.format(file=file_name(event.path), mark=mark)
     return kind.replace("_", " ")

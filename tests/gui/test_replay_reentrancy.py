@@ -78,21 +78,21 @@ def test_replays_never_nest_and_snapshots_are_always_current(qtbot, tmp_path, pr
     saved: list[tuple[int, float]] = []
     assert controller.open_folder(str(project))
     session = controller.session
-    original_save = session.save_snapshot
+    original_snapshot = session.snapshot
     probe = np.zeros(16, np.float32)
 
-    def checked_save() -> bool:
-        wrote = original_save()
-        if wrote:  # what was written must be the replay of the journal at its tag
-            on_disk = pickle.loads(session.project.model_path.read_bytes())
-            assert on_disk.journal_seq == session.labels.last_seq()
+    def checked_snapshot():
+        snapshot = original_snapshot()
+        if snapshot is not None:  # what is written must be the replay of the journal at its tag
+            written = pickle.loads(snapshot[0])
+            assert written.journal_seq == snapshot[1] == session.labels.last_seq()
             want = expected_model(session).predict_proba(probe)
-            got = on_disk.predict_proba(probe)
+            got = written.predict_proba(probe)
             assert got == pytest.approx(want, abs=1e-9)
-            saved.append((on_disk.journal_seq, max(got.values())))
-        return wrote
+            saved.append((written.journal_seq, max(got.values())))
+        return snapshot
 
-    session.save_snapshot = checked_save
+    session.snapshot = checked_snapshot
     qtbot.waitUntil(lambda: controller.extraction_state == "done", timeout=30000)
     qtbot.waitUntil(lambda: not session.needs_rebuild, timeout=30000)
     snapshot_timer = QTimer(interval=3)
@@ -119,6 +119,9 @@ def test_replays_never_nest_and_snapshots_are_always_current(qtbot, tmp_path, pr
         snapshot_timer.stop()
     assert most[0] == 1 and runs[0] >= 2  # several replays, one at a time
     assert saved and saved[-1][0] == session.labels.last_seq()
+    qtbot.waitUntil(  # the task wrote the last snapshot, and no older one replaced it
+        lambda: pickle.loads(session.project.model_path.read_bytes()).journal_seq == saved[-1][0]
+    )
     assert session.predict("i01300.png")  # the final model predicts with today's classes
     assert set(session.predict("i01300.png")) == {"alpha", "c", "delta"}
     controller.shutdown()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import pickle
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 
 from gui_app.core import atomic as atomic_module
-from gui_app.core import learner as learner_module
+from gui_app.core import snapshots as snapshots_module
 from gui_app.core.labels import LabelError, LabelStore
 from gui_app.core.project import Project, ProjectError
 from gui_app.core.session import LabelingSession
@@ -202,11 +201,14 @@ def test_snapshot_save_failing_midway_leaves_old_snapshot_and_no_temp(
 
     if where == "write":
 
-        def half_dump(obj, fh, protocol=None):
-            fh.write(pickle.dumps(obj, protocol)[:1000])
-            enospc()
+        def half_write(out, data):  # the disk fills after the first 1000 bytes
+            def writer(fh):
+                fh.write(data[:1000])
+                enospc()
 
-        monkeypatch.setattr(learner_module.pickle, "dump", half_dump)
+            atomic_module.atomic_write(out, writer, binary=True)
+
+        monkeypatch.setattr(snapshots_module, "atomic_write_bytes", half_write)
     elif where == "fsync":
         monkeypatch.setattr(atomic_module.os, "fsync", enospc)
     else:
