@@ -166,8 +166,14 @@ class LoupeStatusBar(QStatusBar):
         self.busy_bar.setVisible(visible)
         if visible:
             self.busy_label.setText(text)
+            # QProgressBar.setValue repaints at once whenever the bar grows, and a synchronous
+            # repaint paints every dirty widget of the window (the grid too), competing with
+            # the replay for the GIL: queue the repaint instead.
+            self.busy_bar.setUpdatesEnabled(False)
             self.busy_bar.setRange(0, total)
             self.busy_bar.setValue(min(done, total))
+            self.busy_bar.setUpdatesEnabled(True)
+            self.busy_bar.update()
 
     def busy_text(self) -> str:
         """What :meth:`set_busy` shows ('' when hidden)."""
