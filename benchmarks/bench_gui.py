@@ -34,7 +34,7 @@ import numpy as np
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import cv2
-from common import SHARED, quiet_tensorflow  # also puts the repository on sys.path
+from common import SHARED  # also puts the repository on sys.path
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -361,7 +361,9 @@ def main() -> int:
     spec = resolve_backbone(args.backbone, args.weights)
     if spec.feature_dim != DIM:
         raise SystemExit(f"{spec.label} gives {spec.feature_dim}-d features; pick a 1280-d one")
-    quiet_tensorflow()
+    # TensorFlow is not imported here: the window imports it only when a model must be
+    # converted, and its ~700 MB would otherwise count in the window's RSS.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     python = sys.version.split()[0]
     print(f"platform: {platform.platform()} | cores: {os.cpu_count()} | python {python}")
