@@ -6,6 +6,7 @@ CLI, the Qt feature worker and the tests drive the very same code.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import OrderedDict
@@ -99,7 +100,7 @@ class WorkQueue:
 
 
 Decoded = list[tuple[FileKey, np.ndarray | str]]
-_Pending = tuple[list[FileKey], np.ndarray, list[tuple[int, "Future[list[tuple[int, str]]]"]]]
+_Pending = tuple[list[FileKey], np.ndarray, list[tuple[int, "Future[dict[int, str]]"]]]
 
 
 def _decode(root: Path, keys: list[FileKey], spec: BackboneSpec, max_pixels: int) -> Decoded:
@@ -114,21 +115,17 @@ def _decode(root: Path, keys: list[FileKey], spec: BackboneSpec, max_pixels: int
     return out
 
 
-def _decode_into(
-    root: Path, keys: list[FileKey], spec: BackboneSpec, max_pixels: int, out: np.ndarray
-) -> list[tuple[int, str]]:
-    """Decode ``keys`` and write their network inputs into ``out`` (one row each).
+def _pack(decoded: Decoded, spec: BackboneSpec, out: np.ndarray) -> dict[int, str]:
+    """Write each decoded image's network input into its row of ``out``.
 
-    Runs on a decode thread, so the float conversion overlaps the model's run of the previous
-    batch instead of following it. Returns ``(row, reason)`` for the files that failed; their
-    rows are left unwritten.
+    Returns ``{row: reason}`` for the files that failed; their rows are left unwritten.
     """
-    failures: list[tuple[int, str]] = []
+    failed: dict[int, str] = {}
     rows: list[int] = []
     images: list[np.ndarray] = []
-    for row, (_, result) in enumerate(_decode(root, keys, spec, max_pixels)):
+    for row, (_, result) in enumerate(decoded):
         if isinstance(result, str):
-            failures.append((row, result))
+            failed[row] = result
         else:
             rows.append(row)
             images.append(result)
@@ -138,7 +135,15 @@ def _decode_into(
             out[...] = inputs
         else:
             out[rows] = inputs
-    return failures
+    return failed
+
+
+def _decode_into(
+    root: Path, keys: list[FileKey], spec: BackboneSpec, max_pixels: int, out: np.ndarray
+) -> dict[int, str]:
+    """Decode ``keys`` into ``out`` (:func:`_pack`) on a decode thread, so the float conversion
+    overlaps the model's run of the previous batch instead of following it."""
+    return _pack(_decode(root, keys, spec, max_pixels), spec, out)
 
 
 def stat_files(root: Path, paths: Iterable[str]) -> tuple[list[FileKey], dict[str, str]]:
@@ -229,17 +234,16 @@ def extract_features(
         max_workers=max(1, decode_workers), thread_name_prefix="decode"
     ) as pool:
         # Two input buffers in turn (one decoding, one in the model): a fresh 19 MB array per
-        # batch costs page faults worth ~5 % of int8 throughput.
-        buffers: list[np.ndarray] = []
+        # batch costs page faults worth ~5 % of int8 throughput. np.empty touches no page.
+        ring = itertools.cycle(
+            [np.empty((batch_size, *spec.input_size, 3), np.float32) for _ in range(2)]
+        )
 
         def submit() -> _Pending | None:
             keys = queue.take(batch_size)
             if not keys:
                 return None
-            if len(buffers) < 2:
-                buffers.append(np.empty((batch_size, *spec.input_size, 3), np.float32))
-            buffers.reverse()
-            inputs = buffers[0][: len(keys)]
+            inputs = next(ring)[: len(keys)]
             # Split the batch across workers so decoding is parallel within a batch too.
             step = max(1, -(-len(keys) // max(1, decode_workers)))
             futures = [
@@ -257,7 +261,7 @@ def extract_features(
                 report.cancelled = True
                 break
             keys, inputs, futures = pending
-            failed = {start + row: reason for start, fut in futures for row, reason in fut.result()}
+            failed = {i + row: why for i, fut in futures for row, why in fut.result().items()}
             pending = submit()  # decode the next batch while this one runs through the model
             batch = _infer_prepared(keys, inputs, failed, engine)
             commit_batch(store, batch, report, on_batch=on_batch, on_failure=on_failure)
@@ -282,19 +286,9 @@ def infer_batch(decoded: Decoded, spec: BackboneSpec, engine: InferenceEngine) -
     The unit of work a distributed executor runs per batch; :func:`commit_batch` then writes
     its result from the one thread that owns the HDF5 file.
     """
-    good: list[FileKey] = []
-    arrays: list[np.ndarray] = []
-    failures: list[tuple[FileKey, str]] = []
-    for key, result in decoded:
-        if isinstance(result, str):
-            failures.append((key, result))
-        else:
-            good.append(key)
-            arrays.append(result)
-    if not good:
-        return BatchResult([], np.zeros((0, 0), np.float32), failures)
-    vectors = np.asarray(engine(preprocess(spec, np.stack(arrays))), dtype=np.float32)
-    return BatchResult(good, vectors, failures)
+    inputs = np.empty((len(decoded), *spec.input_size, 3), np.float32)
+    failed = _pack(decoded, spec, inputs)
+    return _infer_prepared([key for key, _ in decoded], inputs, failed, engine)
 
 
 def _infer_prepared(

@@ -325,10 +325,10 @@ class OnlineLearner:
         """Independent deep copy (for exact undo)."""
         # A pickle round trip is as fast as copy.deepcopy for the linear models and several
         # times faster for the others; it also drops the derived caches.
-        return pickle.loads(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
+        return pickle.loads(self.to_bytes())
 
     def to_bytes(self) -> bytes:
-        """The pickle :meth:`save` writes."""
+        """The pickle :meth:`save` streams to its file, as bytes (a snapshot written elsewhere)."""
         return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
 
     def save(self, path: Path) -> None:
